@@ -1,0 +1,133 @@
+"""The ``onus`` command: a Flask CLI group with Onus's own commands.
+
+``onus up`` is the embedded one-command start; ``onus demo`` loads the story of DESIGN.md.
+Every command is also reachable as ``flask --app wsgi <command>``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from panel.extensions import db
+
+
+def _upgrade_database() -> None:
+    upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+def _first_run_link() -> str | None:
+    """On an empty database: the first hoster and a link to set its password."""
+    from panel.models import User
+    from panel.services import accounts, invitations
+    from panel.services.scope import Actor
+
+    if db.session.scalar(select(func.count()).select_from(User)):
+        return None
+    email = os.environ.get("ONUS_ADMIN_EMAIL", "admin@localhost")
+    user = accounts.create_hoster(os.environ.get("ONUS_HOSTER_NAME", "My hosting"), email, None)
+    party = user.memberships[0].party
+    _invitation, token = invitations.invite(
+        Actor.for_membership(user, party),
+        party,
+        email,
+        user.name,
+        current_app.config["SECRET_KEY"],
+    )
+    return f"/invite/{token}"
+
+
+@click.command("up")
+@click.option("--host", default=lambda: os.environ.get("ONUS_HOST", "127.0.0.1"), show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("ONUS_PORT", "5000")), type=int)
+@click.option("--no-worker", is_flag=True, help="Do not start the Celery worker and beat.")
+@with_appcontext
+def up_command(host: str, port: int, no_worker: bool) -> None:
+    """Migrate the database, start worker + beat, and serve the panel."""
+    from waitress import serve
+
+    _upgrade_database()
+    base = f"http://{host}:{port}"
+    setup = _first_run_link()
+    worker: subprocess.Popen[bytes] | None = None
+    if not no_worker:
+        schedule = os.path.join(current_app.instance_path, "celerybeat-schedule")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-B",
+                "-s",
+                schedule,
+                "--pool=threads",
+                "--concurrency=2",
+                "--loglevel=INFO",
+            ],
+        )
+    click.echo(f"Onus is running at {base}/")
+    if setup:
+        click.echo(f"First start: set the hoster's password at {base}{setup}")
+    try:
+        serve(current_app, host=host, port=port, threads=8)
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+
+
+@click.command("demo")
+@click.option("--password", help="Password for every demo login (default: a random one).")
+@with_appcontext
+def demo_command(password: str | None) -> None:
+    """Load the story of DESIGN.md as data and print the logins."""
+    from panel.services import demo
+
+    _upgrade_database()
+    logins = demo.load_story(password)
+    click.echo("Demo logins (email / password / role):")
+    for login in logins:
+        click.echo(f"  {login.email:32} {login.password:24} {login.role}")
+
+
+@click.command("create-hoster")
+@click.argument("name")
+@click.argument("email")
+@click.password_option()
+@with_appcontext
+def create_hoster_command(name: str, email: str, password: str) -> None:
+    """Create a hoster tenancy and its first login."""
+    from panel.services import accounts
+    from panel.services.errors import ServiceError
+
+    try:
+        accounts.create_hoster(name, email, password)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Hoster {name} created; {email} can log in.")
+
+
+def register_cli(app: Flask) -> None:
+    for command in (up_command, demo_command, create_hoster_command):
+        app.cli.add_command(command)
+
+
+def _create_app(*_args: Any) -> Flask:
+    from panel import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, help="Onus, the hosting panel that says who answers.")

@@ -1,0 +1,91 @@
+"""Settings from ``ONUS_*`` environment variables, with embedded defaults.
+
+The embedded default needs nothing but Python: SQLite under ``instance/`` and a Celery
+broker and result store in SQLite files beside it. Production sets the URLs to
+PostgreSQL and Redis; the code is the same.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """The folder holding the embedded database, broker and generated secret."""
+    return Path(os.environ.get("ONUS_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(folder: Path) -> str:
+    """``ONUS_SECRET_KEY``, or a key generated once and kept in ``instance/secret_key``."""
+    configured = os.environ.get("ONUS_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = folder / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings() -> dict[str, object]:
+    """Flask config keys built from the environment, read at app creation time."""
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("ONUS_DATABASE_URL") or f"sqlite:///{folder / 'onus.sqlite'}"
+    broker_url = os.environ.get("ONUS_BROKER_URL") or f"sqla+sqlite:///{folder / 'broker.sqlite'}"
+    embedded_results = f"db+sqlite:///{folder / 'results.sqlite'}"
+    result_url = os.environ.get("ONUS_RESULT_BACKEND") or (
+        broker_url if broker_url.startswith("redis") else embedded_results
+    )
+    limiter_storage = os.environ.get("ONUS_RATELIMIT_STORAGE_URL") or (
+        broker_url if broker_url.startswith("redis") else "memory://"
+    )
+    secure_cookies = _env_bool("ONUS_SECURE_COOKIES", True)
+    return {
+        "SECRET_KEY": _secret_key(folder),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CELERY": {
+            "broker_url": broker_url,
+            "result_backend": result_url,
+            "task_ignore_result": False,
+            "broker_connection_retry_on_startup": True,
+        },
+        "RATELIMIT_STORAGE_URI": limiter_storage,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "ONUS_LOGIN_LIMIT": os.environ.get("ONUS_LOGIN_LIMIT", "10 per minute;50 per hour"),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "ONUS_MAIL_SERVER": os.environ.get("ONUS_MAIL_SERVER", "localhost"),
+        "ONUS_MAIL_PORT": int(os.environ.get("ONUS_MAIL_PORT", "25")),
+        "ONUS_MAIL_USERNAME": os.environ.get("ONUS_MAIL_USERNAME", ""),
+        "ONUS_MAIL_PASSWORD": os.environ.get("ONUS_MAIL_PASSWORD", ""),
+        "ONUS_MAIL_STARTTLS": _env_bool("ONUS_MAIL_STARTTLS", False),
+        "ONUS_MAIL_FROM": os.environ.get("ONUS_MAIL_FROM", "onus@localhost"),
+        "ONUS_BASE_URL": os.environ.get("ONUS_BASE_URL", "http://127.0.0.1:5000"),
+        "ONUS_INVITE_MAX_AGE": int(os.environ.get("ONUS_INVITE_MAX_AGE", str(7 * 24 * 3600))),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "panel" / "translations"),
+    }

@@ -1,0 +1,1 @@
+"""Pure measurement core: paths and numbers in, plain data out. No Flask, no database."""

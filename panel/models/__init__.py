@@ -1,0 +1,39 @@
+"""The domain model, one module per aggregate; importing this package registers all tables."""
+
+from panel.models.audit import AuditEvent
+from panel.models.hosting import (
+    Assignment,
+    Domain,
+    HostedDatabase,
+    HostingNode,
+    Mailbox,
+    Package,
+    PackageStatus,
+    Plan,
+    Role,
+    Site,
+)
+from panel.models.party import Contact, ContactKind, Invitation, Membership, Party, PartyKind, User
+from panel.models.worker import WorkerHeartbeat
+
+__all__ = [
+    "Assignment",
+    "AuditEvent",
+    "Contact",
+    "ContactKind",
+    "Domain",
+    "HostedDatabase",
+    "HostingNode",
+    "Invitation",
+    "Mailbox",
+    "Membership",
+    "Package",
+    "PackageStatus",
+    "Party",
+    "PartyKind",
+    "Plan",
+    "Role",
+    "Site",
+    "User",
+    "WorkerHeartbeat",
+]

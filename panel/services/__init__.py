@@ -1,0 +1,1 @@
+"""The application's verbs. Services own transactions; views and tasks only call them."""

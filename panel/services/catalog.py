@@ -1,0 +1,95 @@
+"""What a hoster offers and runs: plans and hosting nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from panel.extensions import db
+from panel.models import HostingNode, Package, Plan
+from panel.services import records
+from panel.services.errors import ServiceError
+from panel.services.scope import Actor
+
+# Where a layout keeps a package's files. {package} is the package's account name;
+# {home}, {domain} and {local} are filled in per mailbox and site by the collectors.
+LAYOUT_PRESETS: dict[str, dict[str, str]] = {
+    "cpanel": {
+        "home_template": "/home/{package}",
+        "mail_template": "{home}/mail/{domain}/{local}/",
+        "docroot_template": "{home}/public_html",
+    },
+    "vmail": {
+        "home_template": "/var/www/{package}",
+        "mail_template": "/var/vmail/{domain}/{local}/",
+        "docroot_template": "{home}/htdocs",
+    },
+}
+PLACEHOLDERS = ("{package}", "{home}", "{domain}", "{local}")
+
+
+def _check_plan(values: dict[str, Any]) -> None:
+    notice, warning, critical = (
+        values["notice_percent"],
+        values["warning_percent"],
+        values["critical_percent"],
+    )
+    if not 0 < notice < warning < critical <= 200:
+        raise ServiceError("Thresholds must rise: notice < warning < critical (at most 200 %).")
+    if values["default_mailbox_quota_bytes"] > values["storage_quota_bytes"]:
+        raise ServiceError("A mailbox's default quota cannot exceed the plan's storage.")
+
+
+def save_plan(actor: Actor, plan: Plan | None, values: dict[str, Any]) -> Plan:
+    """Create (``plan`` None) or change a plan."""
+    _check_plan(values)
+    conflict = f"A plan named {values['name']} exists already."
+    if plan is None:
+        plan = Plan(hoster_id=actor.tenant_id, **values)
+        return records.create(actor, plan, f"Plan {plan.name} created", conflict)
+    return records.update(actor, plan, values, f"Plan {values['name']} changed", conflict)
+
+
+def _in_use(column: Any, object_id: int) -> bool:
+    return bool(db.session.scalar(select(func.count()).where(column == object_id)))
+
+
+def delete_plan(actor: Actor, plan: Plan) -> None:
+    if _in_use(Package.plan_id, plan.id):
+        raise ServiceError(f"Plan {plan.name} is used by packages; move them first.")
+    records.delete(actor, plan, f"Plan {plan.name} deleted", "Plan is in use.")
+
+
+def _check_node(values: dict[str, Any]) -> None:
+    if "{local}" not in values["mail_template"] or "{domain}" not in values["mail_template"]:
+        raise ServiceError("The mail path must contain {domain} and {local}.")
+    if "{package}" not in values["home_template"]:
+        raise ServiceError("The home path must contain {package}.")
+    for key in ("home_template", "mail_template", "docroot_template"):
+        template = values[key]
+        stripped = template
+        for placeholder in PLACEHOLDERS:
+            stripped = stripped.replace(placeholder, "")
+        if "{" in stripped or "}" in stripped:
+            raise ServiceError(f"Unknown placeholder in {template}; use {', '.join(PLACEHOLDERS)}.")
+        if not template.startswith(("/", "{home}")):
+            raise ServiceError(f"{template} must be an absolute path or start with {{home}}.")
+
+
+def save_node(actor: Actor, node: HostingNode | None, values: dict[str, Any]) -> HostingNode:
+    """Create or change a hosting node; empty path templates take the layout's preset."""
+    preset = LAYOUT_PRESETS.get(values["layout"], LAYOUT_PRESETS["cpanel"])
+    values = {k: (v or preset.get(k, v)) for k, v in values.items()}
+    _check_node(values)
+    conflict = f"A node named {values['name']} exists already."
+    if node is None:
+        node = HostingNode(hoster_id=actor.tenant_id, **values)
+        return records.create(actor, node, f"Node {node.name} created", conflict)
+    return records.update(actor, node, values, f"Node {values['name']} changed", conflict)
+
+
+def delete_node(actor: Actor, node: HostingNode) -> None:
+    if _in_use(Package.node_id, node.id):
+        raise ServiceError(f"Node {node.name} holds packages; move them first.")
+    records.delete(actor, node, f"Node {node.name} deleted", "Node is in use.")

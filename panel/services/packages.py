@@ -1,0 +1,249 @@
+"""Packages and what lives in them: domains, role assignments, mailboxes, sites, databases."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+
+from panel.extensions import db
+from panel.models import (
+    Assignment,
+    Domain,
+    HostedDatabase,
+    HostingNode,
+    Mailbox,
+    Package,
+    PackageStatus,
+    Party,
+    PartyKind,
+    Plan,
+    Role,
+    Site,
+)
+from panel.services import audit, records
+from panel.services.errors import ServiceError
+from panel.services.scope import Actor
+
+PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+DATABASE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+DOCROOT = re.compile(r"^[A-Za-z0-9._/-]{1,300}$")
+ROLE_KIND = {
+    Role.OWNER: PartyKind.OWNER,
+    Role.BUILDER: PartyKind.BUILDER,
+    Role.HOSTER: PartyKind.HOSTER,
+}
+
+
+def _require_hoster(actor: Actor) -> None:
+    if not actor.is_hoster:
+        raise ServiceError("Only the hoster can do this.")
+
+
+def clean_domain(name: str) -> str:
+    domain = name.strip().lower().rstrip(".")
+    if not DOMAIN_NAME.match(domain):
+        raise ServiceError(f"{name!r} is not a domain name.")
+    return domain
+
+
+def _check_package(actor: Actor, values: dict[str, Any]) -> None:
+    if not PACKAGE_NAME.match(values["name"]):
+        raise ServiceError(
+            "An account name is 2–32 lowercase letters, digits, - or _, starting with a letter."
+        )
+    if values["status"] not in tuple(PackageStatus):
+        raise ServiceError("Unknown package status.")
+    for key, model in (("plan_id", Plan), ("node_id", HostingNode)):
+        obj = db.session.get(model, values[key])
+        if obj is None or obj.hoster_id != actor.tenant_id:
+            raise ServiceError(f"Choose one of your own {model.__tablename__.replace('_', ' ')}s.")
+
+
+def _check_party(actor: Actor, party: Party | None, role: Role) -> None:
+    if party is None:
+        return
+    if party.kind != ROLE_KIND[role] or party.tenant_id != actor.tenant_id:
+        raise ServiceError(f"Choose one of your own {ROLE_KIND[role]}s for the {role} role.")
+
+
+def create_package(
+    actor: Actor,
+    values: dict[str, Any],
+    owner: Party,
+    builder: Party | None,
+    domains: list[str],
+) -> Package:
+    """A new package with the hoster, owner (and builder) roles assigned and its domains."""
+    _require_hoster(actor)
+    _check_package(actor, values)
+    _check_party(actor, owner, Role.OWNER)
+    _check_party(actor, builder, Role.BUILDER)
+    package = Package(hoster_id=actor.tenant_id, **values)
+    package.domains = [Domain(name=clean_domain(d)) for d in dict.fromkeys(domains) if d.strip()]
+    package.assignments = [
+        Assignment(role=Role.HOSTER, party_id=actor.tenant_id),
+        Assignment(role=Role.OWNER, party_id=owner.id),
+    ]
+    if builder is not None:
+        package.assignments.append(Assignment(role=Role.BUILDER, party_id=builder.id))
+    conflict = "That account name or one of the domains is in use already."
+    records.create(actor, package, f"Package {package.name} created", conflict)
+    for assignment in package.assignments:
+        audit.record(
+            actor,
+            "assign",
+            assignment,
+            f"{assignment.role} of {package.name}: {assignment.party.name}",
+            None,
+            audit.snapshot(assignment),
+        )
+    records.commit_or_explain(conflict)
+    return package
+
+
+def update_package(actor: Actor, package: Package, values: dict[str, Any]) -> Package:
+    _require_hoster(actor)
+    _check_package(actor, values)
+    return records.update(
+        actor,
+        package,
+        values,
+        f"Package {values['name']} changed",
+        "That account name is in use already.",
+    )
+
+
+def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> None:
+    """Give ``role`` on ``package`` to ``party`` (None removes a builder). Audited."""
+    _require_hoster(actor)
+    if role == Role.HOSTER:
+        raise ServiceError("The hoster role belongs to the hoster.")
+    if party is None and role == Role.OWNER:
+        raise ServiceError("A package always has an owner.")
+    _check_party(actor, party, role)
+    current = next((a for a in package.assignments if a.role == role), None)
+    if current is not None and party is not None and current.party_id == party.id:
+        return
+    summary = f"{role} of {package.name}: {party.name if party else 'nobody'}"
+    if current is None and party is not None:
+        records.create(
+            actor,
+            Assignment(package_id=package.id, role=role, party_id=party.id),
+            summary,
+            "Assignment not saved.",
+        )
+    elif current is not None and party is None:
+        records.delete(actor, current, summary, "Assignment not removed.")
+    elif current is not None and party is not None:
+        records.update(actor, current, {"party_id": party.id}, summary, "Assignment not saved.")
+    db.session.refresh(package)
+
+
+def add_domain(actor: Actor, package: Package, name: str) -> Domain:
+    _require_hoster(actor)
+    domain = Domain(package_id=package.id, name=clean_domain(name))
+    return records.create(
+        actor,
+        domain,
+        f"Domain {domain.name} added to {package.name}",
+        f"{domain.name} is served by a package already.",
+    )
+
+
+def remove_domain(actor: Actor, domain: Domain) -> None:
+    _require_hoster(actor)
+    suffix = "@" + domain.name
+    if any(m.address.endswith(suffix) for m in domain.package.mailboxes):
+        raise ServiceError(f"Mailboxes at {domain.name} exist; remove them first.")
+    records.delete(
+        actor,
+        domain,
+        f"Domain {domain.name} removed from {domain.package.name}",
+        "Domain not removed.",
+    )
+
+
+def _mailbox_values(package: Package, local: str, domain: str, quota: int | None) -> dict[str, Any]:
+    local = local.strip().lower()
+    if not LOCAL_PART.match(local):
+        raise ServiceError(f"{local!r} is not a usable mailbox name.")
+    if domain not in {d.name for d in package.domains}:
+        raise ServiceError("Choose one of the package's domains.")
+    if quota is not None and quota > package.plan.storage_quota_bytes:
+        raise ServiceError("A mailbox's quota cannot exceed the package's storage.")
+    return {"address": f"{local}@{domain}", "quota_bytes": quota}
+
+
+def save_mailbox(
+    actor: Actor,
+    package: Package,
+    mailbox: Mailbox | None,
+    local: str,
+    domain: str,
+    quota: int | None,
+) -> Mailbox:
+    """Create or change a mailbox within the plan's mailbox allowance."""
+    _require_hoster(actor)
+    values = _mailbox_values(package, local, domain, quota)
+    conflict = f"{values['address']} exists already."
+    if mailbox is None:
+        count = db.session.scalar(
+            select(func.count()).select_from(Mailbox).where(Mailbox.package_id == package.id)
+        )
+        if (count or 0) >= package.plan.mailbox_count:
+            raise ServiceError(
+                f"The plan allows {package.plan.mailbox_count} mailboxes; all are in use."
+            )
+        return records.create(
+            actor,
+            Mailbox(package_id=package.id, **values),
+            f"Mailbox {values['address']} created",
+            conflict,
+        )
+    return records.update(actor, mailbox, values, f"Mailbox {values['address']} changed", conflict)
+
+
+def save_site(actor: Actor, package: Package, site: Site | None, domain: str, docroot: str) -> Site:
+    _require_hoster(actor)
+    domain = clean_domain(domain)
+    docroot = docroot.strip().strip("/") or "public_html"
+    if not DOCROOT.match(docroot) or ".." in docroot.split("/"):
+        raise ServiceError("A document root is a folder inside the package's home.")
+    values = {"domain": domain, "docroot": docroot}
+    conflict = f"A site in {docroot} exists already."
+    if site is None:
+        return records.create(
+            actor, Site(package_id=package.id, **values), f"Site {domain} created", conflict
+        )
+    return records.update(actor, site, values, f"Site {domain} changed", conflict)
+
+
+def save_database(
+    actor: Actor, package: Package, database: HostedDatabase | None, name: str, engine: str
+) -> HostedDatabase:
+    _require_hoster(actor)
+    if not DATABASE_NAME.match(name):
+        raise ServiceError("A database name is 1–64 letters, digits or _.")
+    if engine not in ("mysql", "postgresql"):
+        raise ServiceError("The engine is MySQL/MariaDB or PostgreSQL.")
+    values = {"name": name, "engine": engine}
+    conflict = f"A database {name} exists already."
+    if database is None:
+        return records.create(
+            actor,
+            HostedDatabase(package_id=package.id, **values),
+            f"Database {name} created",
+            conflict,
+        )
+    return records.update(actor, database, values, f"Database {name} changed", conflict)
+
+
+def remove_part(actor: Actor, part: Mailbox | Site | HostedDatabase) -> None:
+    """Remove a mailbox, site or database from its package."""
+    _require_hoster(actor)
+    label = getattr(part, "address", None) or getattr(part, "domain", None) or part.name  # type: ignore[union-attr]
+    records.delete(actor, part, f"{type(part).__name__} {label} removed", "Not removed.")

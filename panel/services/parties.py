@@ -1,0 +1,78 @@
+"""Clients (owners) and builders of a hoster, and their out-of-band contacts."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from email_validator import EmailNotValidError, validate_email
+
+from panel.models import Contact, ContactKind, Party, PartyKind
+from panel.services import records
+from panel.services.errors import ServiceError
+from panel.services.scope import Actor
+
+LANGUAGES = ("en", "nl")
+
+
+def _require_hoster(actor: Actor) -> None:
+    if not actor.is_hoster:
+        raise ServiceError("Only the hoster can do this.")
+
+
+def create_party(actor: Actor, kind: str, name: str, language: str) -> Party:
+    """A new client (owner) or builder in the hoster's tenancy."""
+    _require_hoster(actor)
+    if kind not in (PartyKind.BUILDER, PartyKind.OWNER):
+        raise ServiceError("A party is a builder or a client.")
+    party = Party(kind=kind, name=name.strip(), language=language, hoster_id=actor.tenant_id)
+    return records.create(actor, party, f"{kind} {party.name} created", "That name is taken.")
+
+
+def update_party(actor: Actor, party: Party, name: str, language: str) -> Party:
+    _require_hoster(actor)
+    return records.update(
+        actor,
+        party,
+        {"name": name.strip(), "language": language},
+        f"{party.kind} {name.strip()} changed",
+        "That name is taken.",
+    )
+
+
+def normalise_contact(kind: str, value: str) -> str:
+    """A clean contact value, or a ServiceError saying what is wrong with it."""
+    value = value.strip()
+    if kind == ContactKind.EMAIL:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ServiceError(f"Not a usable email address: {exc}") from exc
+    if kind == ContactKind.WEBHOOK:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ServiceError("A webhook needs a full http:// or https:// URL.")
+        return value
+    raise ServiceError("A contact is an email address or a webhook URL.")
+
+
+def add_contact(actor: Actor, party: Party, kind: str, value: str, label: str) -> Contact:
+    """Add an out-of-band contact; the hoster or the party itself may do so."""
+    if not actor.is_hoster and actor.party_id != party.id:
+        raise ServiceError("You can only change your own contacts.")
+    contact = Contact(
+        party_id=party.id, kind=kind, value=normalise_contact(kind, value), label=label.strip()
+    )
+    return records.create(
+        actor, contact, f"Contact {contact.value} added to {party.name}", "Contact not saved."
+    )
+
+
+def remove_contact(actor: Actor, contact: Contact) -> None:
+    if not actor.is_hoster and actor.party_id != contact.party_id:
+        raise ServiceError("You can only change your own contacts.")
+    records.delete(
+        actor,
+        contact,
+        f"Contact {contact.value} removed from {contact.party.name}",
+        "Contact not removed.",
+    )

@@ -1,0 +1,72 @@
+"""Web layer: one blueprint per audience, thin views over the services."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from panel.extensions import db, login_manager
+from panel.measure.units import format_size
+from panel.models import User
+
+
+def _load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+
+
+def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def register_web(app: Flask) -> None:
+    from panel.web.auth import bp as auth_bp
+    from panel.web.builder import bp as builder_bp
+    from panel.web.client import bp as client_bp
+    from panel.web.common import inject_navigation
+    from panel.web.hoster import bp as hoster_bp
+
+    login_manager.user_loader(_load_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+
+    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp):
+        app.register_blueprint(blueprint)
+
+    app.context_processor(inject_navigation)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.add_template_filter(format_size, "size")
+    app.add_template_filter(lambda value: format_datetime(value) if value else "—", "when")
+
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> tuple[str, int]:
+        return _error_page(404, _("Not found"), _("There is nothing here, or it is not yours."))
+
+    @app.errorhandler(403)
+    def forbidden(_e: Exception) -> tuple[str, int]:
+        return _error_page(403, _("Not allowed"), _("Your role cannot open this page."))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(_e: CSRFError) -> tuple[str, int]:
+        return _error_page(
+            400,
+            _("Form expired"),
+            _("The form was too old or not sent from this panel. Try again."),
+        )
+
+    @app.errorhandler(429)
+    def too_many(_e: Exception) -> tuple[str, int]:
+        return _error_page(
+            429,
+            _("Too many attempts"),
+            _("Too many attempts from your address. Wait a minute and try again."),
+        )
+
+    @app.errorhandler(413)
+    def too_large(_e: Exception) -> tuple[str, int]:
+        return _error_page(413, _("Too large"), _("What you sent is too large."))

@@ -1,0 +1,588 @@
+"""The hoster's pages: plans, nodes, parties, packages and everything in them, the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from panel.extensions import db
+from panel.models import (
+    Assignment,
+    AuditEvent,
+    Contact,
+    Domain,
+    HostedDatabase,
+    HostingNode,
+    Invitation,
+    Mailbox,
+    Package,
+    Party,
+    PartyKind,
+    Plan,
+    Role,
+    Site,
+    WorkerHeartbeat,
+)
+from panel.services import catalog, invitations, packages, parties
+from panel.services.errors import ServiceError
+from panel.services.scope import scoped
+from panel.web.common import (
+    PageResult,
+    actor,
+    handle_action,
+    handle_form,
+    role_required,
+    scoped_or_404,
+)
+from panel.web.forms import (
+    AssignForm,
+    ConfirmForm,
+    ContactForm,
+    DatabaseForm,
+    DomainForm,
+    InviteForm,
+    MailboxForm,
+    NewPackageForm,
+    NodeForm,
+    PackageForm,
+    PartyForm,
+    PlanForm,
+    SiteForm,
+    field_values,
+)
+
+bp = Blueprint("hoster", __name__, url_prefix="/hoster")
+AUDIT_PAGE_SIZE = 50
+
+
+@bp.before_request
+@role_required(PartyKind.HOSTER)
+def _only_hosters() -> None:
+    """Every page here is the hoster's."""
+
+
+def _choices(model: type, label: str = "name", **filters: Any) -> list[tuple[int, str]]:
+    stmt = scoped(model, actor()).filter_by(**filters).order_by(getattr(model, label))
+    return [(obj.id, getattr(obj, label)) for obj in db.session.scalars(stmt)]
+
+
+def _party_choices(kind: str) -> list[tuple[int, str]]:
+    return _choices(Party, kind=kind, hoster_id=actor().tenant_id)
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@bp.get("/")
+def dashboard() -> str:
+    query = request.args.get("q", "").strip().lower()
+    stmt = (
+        scoped(Package, actor())
+        .options(
+            selectinload(Package.assignments).selectinload(Assignment.party),
+            selectinload(Package.domains),
+            selectinload(Package.plan),
+            selectinload(Package.node),
+        )
+        .order_by(Package.name)
+    )
+    if query:
+        stmt = stmt.where(
+            Package.name.contains(query)
+            | Package.id.in_(select(Domain.package_id).where(Domain.name.contains(query)))
+        )
+    heartbeat = db.session.scalar(select(func.max(WorkerHeartbeat.last_seen)))
+    return render_template(
+        "hoster/dashboard.html",
+        packages=db.session.scalars(stmt).all(),
+        query=query,
+        heartbeat=heartbeat,
+        confirm=ConfirmForm(),
+    )
+
+
+# --- plans and nodes --------------------------------------------------------------------------
+
+
+@bp.get("/plans")
+def plans() -> str:
+    rows = db.session.scalars(scoped(Plan, actor()).order_by(Plan.name)).all()
+    return render_template("hoster/plans.html", plans=rows, confirm=ConfirmForm())
+
+
+@bp.route("/plans/new", methods=["GET", "POST"])
+@bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
+def plan_form(plan_id: int | None = None) -> PageResult:
+    plan = scoped_or_404(Plan, plan_id) if plan_id else None
+    form = PlanForm(obj=plan)
+    fields = (
+        "name",
+        "storage_quota_bytes",
+        "mailbox_count",
+        "default_mailbox_quota_bytes",
+        "notice_percent",
+        "warning_percent",
+        "critical_percent",
+    )
+    return handle_form(
+        form,
+        lambda: catalog.save_plan(actor(), plan, field_values(form, *fields)),
+        _("Plan saved."),
+        lambda _p: url_for("hoster.plans"),
+        "form.html",
+        title=_("Edit plan") if plan else _("New plan"),
+        back=url_for("hoster.plans"),
+    )
+
+
+@bp.post("/plans/<int:plan_id>/delete")
+def plan_delete(plan_id: int) -> Response:
+    plan = scoped_or_404(Plan, plan_id)
+    return handle_action(
+        lambda: catalog.delete_plan(actor(), plan), _("Plan deleted."), url_for("hoster.plans")
+    )
+
+
+@bp.get("/nodes")
+def nodes() -> str:
+    rows = db.session.scalars(scoped(HostingNode, actor()).order_by(HostingNode.name)).all()
+    return render_template("hoster/nodes.html", nodes=rows, confirm=ConfirmForm())
+
+
+@bp.route("/nodes/new", methods=["GET", "POST"])
+@bp.route("/nodes/<int:node_id>/edit", methods=["GET", "POST"])
+def node_form(node_id: int | None = None) -> PageResult:
+    node = scoped_or_404(HostingNode, node_id) if node_id else None
+    form = NodeForm(obj=node)
+    fields = ("name", "layout", "home_template", "mail_template", "docroot_template")
+    return handle_form(
+        form,
+        lambda: catalog.save_node(actor(), node, field_values(form, *fields)),
+        _("Hosting node saved."),
+        lambda _n: url_for("hoster.nodes"),
+        "form.html",
+        title=_("Edit hosting node") if node else _("New hosting node"),
+        back=url_for("hoster.nodes"),
+    )
+
+
+@bp.post("/nodes/<int:node_id>/delete")
+def node_delete(node_id: int) -> Response:
+    node = scoped_or_404(HostingNode, node_id)
+    return handle_action(
+        lambda: catalog.delete_node(actor(), node),
+        _("Hosting node deleted."),
+        url_for("hoster.nodes"),
+    )
+
+
+# --- parties: clients and builders -----------------------------------------------------------
+
+
+@bp.get("/parties")
+def parties_list() -> str:
+    rows = db.session.scalars(
+        scoped(Party, actor())
+        .where(Party.hoster_id == actor().tenant_id)
+        .order_by(Party.kind, Party.name)
+    ).all()
+    return render_template("hoster/parties.html", parties=rows)
+
+
+@bp.route("/parties/new", methods=["GET", "POST"])
+def party_new() -> PageResult:
+    form = PartyForm()
+    return handle_form(
+        form,
+        lambda: parties.create_party(
+            actor(), form.kind.data or "", form.name.data or "", form.language.data or "en"
+        ),
+        _("Party saved."),
+        lambda p: url_for("hoster.party_detail", party_id=p.id),
+        "form.html",
+        title=_("New client or builder"),
+        back=url_for("hoster.parties_list"),
+    )
+
+
+def _foreign_party(party_id: int) -> Party:
+    """A client or builder of this hoster (not the hoster itself)."""
+    party = scoped_or_404(Party, party_id)
+    if party.kind == PartyKind.HOSTER:
+        abort(404)
+    return party
+
+
+@bp.route("/parties/<int:party_id>/edit", methods=["GET", "POST"])
+def party_edit(party_id: int) -> PageResult:
+    party = _foreign_party(party_id)
+    form = PartyForm(obj=party)
+    del form.kind
+    return handle_form(
+        form,
+        lambda: parties.update_party(
+            actor(), party, form.name.data or "", form.language.data or "en"
+        ),
+        _("Party saved."),
+        lambda p: url_for("hoster.party_detail", party_id=p.id),
+        "form.html",
+        title=_("Edit %(name)s", name=party.name),
+        back=url_for("hoster.party_detail", party_id=party.id),
+    )
+
+
+@bp.get("/parties/<int:party_id>")
+def party_detail(party_id: int) -> str:
+    party = _foreign_party(party_id)
+    held = db.session.scalars(
+        scoped(Assignment, actor())
+        .where(Assignment.party_id == party.id)
+        .options(selectinload(Assignment.package))
+    ).all()
+    open_invitations = db.session.scalars(
+        scoped(Invitation, actor()).where(
+            Invitation.party_id == party.id, Invitation.accepted_at.is_(None)
+        )
+    ).all()
+    return render_template(
+        "hoster/party.html",
+        party=party,
+        held=held,
+        invitations=open_invitations,
+        contact_form=ContactForm(prefix="contact"),
+        invite_form=InviteForm(prefix="invite"),
+        confirm=ConfirmForm(),
+    )
+
+
+def _party_page(party: Party, status: int = 400, **forms: Any) -> tuple[str, int]:
+    """The party page again, with the form that was refused and its errors."""
+    context: dict[str, Any] = {
+        "contact_form": ContactForm(prefix="contact"),
+        "invite_form": InviteForm(prefix="invite"),
+        **forms,
+    }
+    held = db.session.scalars(
+        scoped(Assignment, actor()).where(Assignment.party_id == party.id)
+    ).all()
+    return render_template(
+        "hoster/party.html",
+        party=party,
+        held=held,
+        invitations=[],
+        confirm=ConfirmForm(),
+        **context,
+    ), status
+
+
+@bp.post("/parties/<int:party_id>/contacts")
+def contact_add(party_id: int) -> PageResult:
+    party = scoped_or_404(Party, party_id)
+    form = ContactForm(prefix="contact")
+    if form.validate_on_submit():
+        try:
+            parties.add_contact(
+                actor(), party, form.kind.data or "", form.value.data or "", form.label.data or ""
+            )
+        except ServiceError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            flash(_("Contact added."), "success")
+            return redirect(url_for("hoster.party_detail", party_id=party.id))
+    return _party_page(party, contact_form=form)
+
+
+@bp.post("/contacts/<int:contact_id>/delete")
+def contact_delete(contact_id: int) -> Response:
+    contact = scoped_or_404(Contact, contact_id)
+    back = url_for("hoster.party_detail", party_id=contact.party_id)
+    return handle_action(
+        lambda: parties.remove_contact(actor(), contact), _("Contact removed."), back
+    )
+
+
+@bp.post("/parties/<int:party_id>/invite")
+def party_invite(party_id: int) -> PageResult:
+    party = _foreign_party(party_id)
+    form = InviteForm(prefix="invite")
+    if not form.validate_on_submit():
+        return _party_page(party, invite_form=form)
+    invitation, token = invitations.invite(
+        actor(),
+        party,
+        form.email.data or "",
+        form.name.data or "",
+        current_app.config["SECRET_KEY"],
+    )
+    link = url_for("auth.accept_invitation", token=token, _external=True)
+    from workers.tasks import send_invitation
+
+    send_invitation.delay(invitation.id, link)
+    flash(
+        _(
+            "Invitation sent to %(email)s. The link, valid for a week: %(link)s",
+            email=invitation.email,
+            link=link,
+        ),
+        "success",
+    )
+    return redirect(url_for("hoster.party_detail", party_id=party.id))
+
+
+# --- packages ---------------------------------------------------------------------------------
+
+
+def _package_choices(form: PackageForm) -> None:
+    form.plan_id.choices = _choices(Plan)
+    form.node_id.choices = _choices(HostingNode)
+
+
+@bp.route("/packages/new", methods=["GET", "POST"])
+def package_new() -> PageResult:
+    form = NewPackageForm()
+    _package_choices(form)
+    form.owner_id.choices = _party_choices(PartyKind.OWNER)
+    form.builder_id.choices = [(0, _("— none —")), *_party_choices(PartyKind.BUILDER)]
+
+    def save() -> Package:
+        owner = scoped_or_404(Party, form.owner_id.data)
+        builder = scoped_or_404(Party, form.builder_id.data) if form.builder_id.data else None
+        return packages.create_package(
+            actor(),
+            field_values(form, "name", "plan_id", "node_id", "status"),
+            owner,
+            builder,
+            (form.domains.data or "").split(),
+        )
+
+    return handle_form(
+        form,
+        save,
+        _("Package created."),
+        lambda p: url_for("hoster.package_detail", package_id=p.id),
+        "form.html",
+        title=_("New package"),
+        back=url_for("hoster.dashboard"),
+    )
+
+
+@bp.route("/packages/<int:package_id>/edit", methods=["GET", "POST"])
+def package_edit(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = PackageForm(obj=package)
+    _package_choices(form)
+    return handle_form(
+        form,
+        lambda: packages.update_package(
+            actor(), package, field_values(form, "name", "plan_id", "node_id", "status")
+        ),
+        _("Package saved."),
+        lambda p: url_for("hoster.package_detail", package_id=p.id),
+        "form.html",
+        title=_("Edit package %(name)s", name=package.name),
+        back=url_for("hoster.package_detail", package_id=package.id),
+    )
+
+
+def _package_forms(package: Package) -> dict[str, Any]:
+    assign_form = AssignForm(prefix="assign")
+    assign_form.party_id.choices = [
+        (0, _("— nobody —")),
+        *_party_choices(PartyKind.OWNER),
+        *_party_choices(PartyKind.BUILDER),
+    ]
+    mailbox_form = MailboxForm(prefix="mailbox")
+    mailbox_form.domain.choices = [(d.name, d.name) for d in package.domains]
+    return {
+        "assign_form": assign_form,
+        "domain_form": DomainForm(prefix="domain"),
+        "mailbox_form": mailbox_form,
+        "site_form": SiteForm(prefix="site"),
+        "database_form": DatabaseForm(prefix="database"),
+        "confirm": ConfirmForm(),
+    }
+
+
+def _package_page(package: Package, status: int = 200, **forms: Any) -> tuple[str, int]:
+    context = {**_package_forms(package), **forms}
+    return render_template("hoster/package.html", package=package, **context), status
+
+
+@bp.get("/packages/<int:package_id>")
+def package_detail(package_id: int) -> tuple[str, int]:
+    return _package_page(scoped_or_404(Package, package_id))
+
+
+def _package_post(
+    package: Package, form_name: str, form: Any, save: Any, success: str
+) -> PageResult:
+    """A form on the package page: on success back to the page, else the page with errors."""
+    if form.validate_on_submit():
+        try:
+            save()
+        except ServiceError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            flash(success, "success")
+            return redirect(url_for("hoster.package_detail", package_id=package.id))
+    return _package_page(package, 400, **{form_name: form})
+
+
+@bp.post("/packages/<int:package_id>/assign")
+def package_assign(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = _package_forms(package)["assign_form"]
+
+    def save() -> None:
+        party = scoped_or_404(Party, form.party_id.data) if form.party_id.data else None
+        packages.assign(actor(), package, Role(form.role.data), party)
+
+    return _package_post(package, "assign_form", form, save, _("Assignment saved."))
+
+
+@bp.post("/packages/<int:package_id>/domains")
+def domain_add(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = DomainForm(prefix="domain")
+    return _package_post(
+        package,
+        "domain_form",
+        form,
+        lambda: packages.add_domain(actor(), package, form.name.data or ""),
+        _("Domain added."),
+    )
+
+
+@bp.post("/domains/<int:domain_id>/delete")
+def domain_delete(domain_id: int) -> Response:
+    domain = scoped_or_404(Domain, domain_id)
+    back = url_for("hoster.package_detail", package_id=domain.package_id)
+    return handle_action(
+        lambda: packages.remove_domain(actor(), domain), _("Domain removed."), back
+    )
+
+
+@bp.post("/packages/<int:package_id>/mailboxes")
+def mailbox_add(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = _package_forms(package)["mailbox_form"]
+    return _package_post(
+        package,
+        "mailbox_form",
+        form,
+        lambda: packages.save_mailbox(
+            actor(),
+            package,
+            None,
+            form.local.data or "",
+            form.domain.data or "",
+            form.quota_bytes.data,
+        ),
+        _("Mailbox created."),
+    )
+
+
+@bp.route("/mailboxes/<int:mailbox_id>/edit", methods=["GET", "POST"])
+def mailbox_edit(mailbox_id: int) -> PageResult:
+    mailbox = scoped_or_404(Mailbox, mailbox_id)
+    package = mailbox.package
+    local, _at, domain = mailbox.address.partition("@")
+    form = MailboxForm(obj=mailbox, data={"local": local, "domain": domain})
+    form.domain.choices = [(d.name, d.name) for d in package.domains]
+    return handle_form(
+        form,
+        lambda: packages.save_mailbox(
+            actor(),
+            package,
+            mailbox,
+            form.local.data or "",
+            form.domain.data or "",
+            form.quota_bytes.data,
+        ),
+        _("Mailbox saved."),
+        lambda _m: url_for("hoster.package_detail", package_id=package.id),
+        "form.html",
+        title=_("Edit mailbox %(address)s", address=mailbox.address),
+        back=url_for("hoster.package_detail", package_id=package.id),
+    )
+
+
+@bp.post("/packages/<int:package_id>/sites")
+def site_add(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = SiteForm(prefix="site")
+    return _package_post(
+        package,
+        "site_form",
+        form,
+        lambda: packages.save_site(
+            actor(), package, None, form.domain.data or "", form.docroot.data or ""
+        ),
+        _("Site added."),
+    )
+
+
+@bp.post("/packages/<int:package_id>/databases")
+def database_add(package_id: int) -> PageResult:
+    package = scoped_or_404(Package, package_id)
+    form = DatabaseForm(prefix="database")
+    return _package_post(
+        package,
+        "database_form",
+        form,
+        lambda: packages.save_database(
+            actor(), package, None, form.name.data or "", form.engine.data or ""
+        ),
+        _("Database added."),
+    )
+
+
+PARTS: dict[str, type[Mailbox] | type[Site] | type[HostedDatabase]] = {
+    "mailboxes": Mailbox,
+    "sites": Site,
+    "databases": HostedDatabase,
+}
+
+
+@bp.post("/<any(mailboxes, sites, databases):kind>/<int:part_id>/delete")
+def part_delete(kind: str, part_id: int) -> Response:
+    part = scoped_or_404(PARTS[kind], part_id)
+    back = url_for("hoster.package_detail", package_id=part.package_id)
+    return handle_action(lambda: packages.remove_part(actor(), part), _("Removed."), back)
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    page = max(request.args.get("page", 1, type=int), 1)
+    subject = request.args.get("subject", "")
+    stmt = scoped(AuditEvent, actor())
+    if subject:
+        stmt = stmt.where(AuditEvent.subject_type == subject)
+    events = db.session.scalars(
+        stmt.options(selectinload(AuditEvent.actor_user))
+        .order_by(AuditEvent.id.desc())
+        .offset((page - 1) * AUDIT_PAGE_SIZE)
+        .limit(AUDIT_PAGE_SIZE + 1)
+    ).all()
+    subjects = db.session.scalars(
+        scoped(AuditEvent, actor())
+        .with_only_columns(AuditEvent.subject_type)
+        .distinct()
+        .order_by(AuditEvent.subject_type)
+    ).all()
+    return render_template(
+        "hoster/audit.html",
+        events=events[:AUDIT_PAGE_SIZE],
+        page=page,
+        has_next=len(events) > AUDIT_PAGE_SIZE,
+        subject=subject,
+        subjects=subjects,
+    )
