@@ -17,14 +17,23 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
 from panel.measure.units import format_size, parse_size
 from panel.services.accounts import MIN_PASSWORD_LENGTH
 from panel.services.catalog import LAYOUT_PRESETS
 
-LANGUAGE_CHOICES = [("en", "English"), ("nl", "Nederlands")]
-TIMEZONE_CHOICES = sorted((tz, tz) for tz in available_timezones() if "/" in tz or tz == "UTC")
+
+def options(*pairs: tuple[Any, Any]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+LANGUAGE_CHOICES = options(("en", "English"), ("nl", "Nederlands"))
+TIMEZONE_CHOICES = options(
+    *sorted((tz, tz) for tz in available_timezones() if "/" in tz or tz == "UTC")
+)
 
 
 class SizeField(StringField):
@@ -116,7 +125,7 @@ class PlanForm(FlaskForm):
 class NodeForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     layout = SelectField(
-        _l("Path layout"), choices=[(k, k) for k in LAYOUT_PRESETS] + [("custom", "custom")]
+        _l("Path layout"), choices=options(*((k, k) for k in LAYOUT_PRESETS), ("custom", "custom"))
     )
     home_template = StringField(
         _l("Home folder"),
@@ -137,14 +146,16 @@ class NodeForm(FlaskForm):
 
 class PartyForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"), choices=[("owner", _l("Client (owner)")), ("builder", _l("Web builder"))]
+        _l("Kind"), choices=options(("owner", _l("Client (owner)")), ("builder", _l("Web builder")))
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
 
 
 class ContactForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[("email", _l("Email")), ("webhook", _l("Webhook"))])
+    kind = SelectField(
+        _l("Kind"), choices=options(("email", _l("Email")), ("webhook", _l("Webhook")))
+    )
     value = StringField(_l("Address or URL"), validators=[DataRequired(), Length(max=500)])
     label = StringField(_l("Label"), validators=[Optional(), Length(max=100)])
 
@@ -164,11 +175,9 @@ class PackageForm(FlaskForm):
     node_id = SelectField(_l("Hosting node"), coerce=int)
     status = SelectField(
         _l("Status"),
-        choices=[
-            ("active", _l("active")),
-            ("suspended", _l("suspended")),
-            ("cancelled", _l("cancelled")),
-        ],
+        choices=options(
+            ("active", _l("active")), ("suspended", _l("suspended")), ("cancelled", _l("cancelled"))
+        ),
     )
 
 
@@ -183,7 +192,9 @@ class NewPackageForm(PackageForm):
 
 
 class AssignForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[("owner", _l("owner")), ("builder", _l("builder"))])
+    role = SelectField(
+        _l("Role"), choices=options(("owner", _l("owner")), ("builder", _l("builder")))
+    )
     party_id = SelectField(_l("Party"), coerce=int)
 
 
@@ -214,7 +225,7 @@ class SiteForm(FlaskForm):
 class DatabaseForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
     engine = SelectField(
-        _l("Engine"), choices=[("mysql", "MySQL / MariaDB"), ("postgresql", "PostgreSQL")]
+        _l("Engine"), choices=options(("mysql", "MySQL / MariaDB"), ("postgresql", "PostgreSQL"))
     )
 
 

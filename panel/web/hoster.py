@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from panel.extensions import db
 from panel.models import (
@@ -54,6 +55,7 @@ from panel.web.forms import (
     PlanForm,
     SiteForm,
     field_values,
+    options,
 )
 
 bp = Blueprint("hoster", __name__, url_prefix="/hoster")
@@ -66,12 +68,12 @@ def _only_hosters() -> None:
     """Every page here is the hoster's."""
 
 
-def _choices(model: type, label: str = "name", **filters: Any) -> list[tuple[int, str]]:
+def _choices(model: type, label: str = "name", **filters: Any) -> list[SelectChoice]:
     stmt = scoped(model, actor()).filter_by(**filters).order_by(getattr(model, label))
-    return [(obj.id, getattr(obj, label)) for obj in db.session.scalars(stmt)]
+    return options(*((obj.id, getattr(obj, label)) for obj in db.session.scalars(stmt)))
 
 
-def _party_choices(kind: str) -> list[tuple[int, str]]:
+def _party_choices(kind: str) -> list[SelectChoice]:
     return _choices(Party, kind=kind, hoster_id=actor().tenant_id)
 
 
@@ -347,7 +349,7 @@ def package_new() -> PageResult:
     form = NewPackageForm()
     _package_choices(form)
     form.owner_id.choices = _party_choices(PartyKind.OWNER)
-    form.builder_id.choices = [(0, _("— none —")), *_party_choices(PartyKind.BUILDER)]
+    form.builder_id.choices = [*options((0, _("— none —"))), *_party_choices(PartyKind.BUILDER)]
 
     def save() -> Package:
         owner = scoped_or_404(Party, form.owner_id.data)
@@ -397,7 +399,7 @@ def _package_forms(package: Package) -> dict[str, Any]:
         *_party_choices(PartyKind.BUILDER),
     ]
     mailbox_form = MailboxForm(prefix="mailbox")
-    mailbox_form.domain.choices = [(d.name, d.name) for d in package.domains]
+    mailbox_form.domain.choices = options(*((d.name, d.name) for d in package.domains))
     return {
         "assign_form": assign_form,
         "domain_form": DomainForm(prefix="domain"),
@@ -493,7 +495,7 @@ def mailbox_edit(mailbox_id: int) -> PageResult:
     package = mailbox.package
     local, _at, domain = mailbox.address.partition("@")
     form = MailboxForm(obj=mailbox, data={"local": local, "domain": domain})
-    form.domain.choices = [(d.name, d.name) for d in package.domains]
+    form.domain.choices = options(*((d.name, d.name) for d in package.domains))
     return handle_form(
         form,
         lambda: packages.save_mailbox(

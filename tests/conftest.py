@@ -1,0 +1,175 @@
+"""Test fixtures: a real database (SQLite by default, PostgreSQL when ONUS_DATABASE_URL says
+so), migrated once per session, restored to a known state before each test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="onus-tests-"))
+# Every app the tests create keeps its embedded files (secret key, SQLite, broker) here.
+os.environ["ONUS_INSTANCE_PATH"] = str(_SESSION_DIR / "instance")
+
+from panel import create_app  # noqa: E402
+from panel.extensions import db  # noqa: E402
+from tests.world import World, build_world  # noqa: E402
+
+POSTGRES_URL = os.environ.get("ONUS_DATABASE_URL", "")
+TEST_OVERRIDES: dict[str, Any] = {
+    "TESTING": True,
+    "ONUS_LOGIN_LIMIT": "1000 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "ONUS_BASE_URL": "https://localhost",
+}
+
+
+class DatabaseStates:
+    """One database for the session; ``save``/``restore`` bring back a named state fast.
+
+    SQLite: the file is copied. PostgreSQL: tables are truncated (which the audit log's
+    append-only trigger allows, as a row trigger) and refilled from the saved rows.
+    """
+
+    def __init__(self) -> None:
+        self.postgres = POSTGRES_URL.startswith("postgresql")
+        if self.postgres:
+            name = POSTGRES_URL.rsplit("/", 1)[-1].split("?")[0]
+            if "test" not in name:
+                pytest.exit(f"refusing to wipe database {name!r}: its name must contain 'test'")
+            self.url = POSTGRES_URL
+        else:
+            self.file = _SESSION_DIR / "onus-test.sqlite"
+            self.url = f"sqlite:///{self.file}"
+        self.states: dict[str, Any] = {}
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.url)
+        return self._engine
+
+    def wipe(self) -> None:
+        if self.postgres:
+            with self.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        elif self.file.exists():
+            self.file.unlink()
+
+    def save(self, name: str) -> None:
+        if not self.postgres:
+            shutil.copyfile(self.file, _SESSION_DIR / f"state-{name}.sqlite")
+            return
+        rows = {}
+        with self.engine.connect() as conn:
+            for table in db.metadata.sorted_tables:
+                rows[table.name] = [dict(r._mapping) for r in conn.execute(table.select())]
+        self.states[name] = rows
+
+    def restore(self, name: str) -> None:
+        if not self.postgres:
+            shutil.copyfile(_SESSION_DIR / f"state-{name}.sqlite", self.file)
+            return
+        tables = db.metadata.sorted_tables
+        with self.engine.begin() as conn:
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for table in tables:
+                saved = self.states[name][table.name]
+                if saved:
+                    conn.execute(table.insert(), saved)
+                if saved and "id" in table.c:
+                    conn.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"(SELECT MAX(id) FROM {table.name}))"
+                        )
+                    )
+
+
+def make_app(database: DatabaseStates, **overrides: Any) -> Flask:
+    return create_app({**TEST_OVERRIDES, "SQLALCHEMY_DATABASE_URI": database.url, **overrides})
+
+
+def close_app(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[DatabaseStates]:
+    """Migrated to head once; states 'empty' and 'world' saved for the tests."""
+    from flask_migrate import upgrade
+
+    database = DatabaseStates()
+    database.wipe()
+    app = make_app(database)
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+    database.save("empty")
+    with app.app_context():
+        build_world()
+    database.save("world")
+    close_app(app)
+    yield database
+    if database._engine is not None:
+        database._engine.dispose()
+
+
+@pytest.fixture
+def app(database: DatabaseStates) -> Iterator[Flask]:
+    """An app on an empty, migrated database."""
+    database.restore("empty")
+    app = make_app(database)
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def world_app(database: DatabaseStates) -> Iterator[Flask]:
+    """An app on the seeded world (two hosters, their builders, owners and packages)."""
+    database.restore("world")
+    app = make_app(database)
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def world(world_app: Flask) -> World:
+    with world_app.app_context():
+        return World.load()
+
+
+def https_client(app: Flask) -> FlaskClient:
+    """A test client speaking HTTPS, so secure cookies behave as in production."""
+    client = app.test_client()
+    client.environ_base["wsgi.url_scheme"] = "https"
+    return client
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF_FIELD.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str) -> Any:
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"csrf_token": token, "email": email, "password": password})

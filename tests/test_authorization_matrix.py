@@ -1,0 +1,399 @@
+"""Every route × every role × own or foreign object, for reads and writes.
+
+A route the table does not list fails ``test_every_route_is_in_the_matrix``. A write that
+is refused must change nothing (every table's row count and the audit log stay the same);
+a write that succeeds must leave an audit event, except for a person's own preferences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from panel.extensions import db
+from panel.models import AuditEvent
+from tests.conftest import DatabaseStates, close_app, https_client, make_app
+from tests.world import LOGINS, PASSWORD, ROLES, World
+
+LOGIN, FORBIDDEN, MISSING, REFUSED = "login", "forbidden", "missing", "refused"
+OK, CHANGED = "ok", "changed"
+Data = Callable[[World, str], dict[str, Any]]
+
+
+def expect(default: str, **roles: str) -> dict[str, str]:
+    table = dict.fromkeys(ROLES, default)
+    table.update(roles)
+    return table
+
+
+LOGGED_IN = expect(OK, anonymous=LOGIN)
+LOGGED_IN_WRITE = expect(CHANGED, anonymous=LOGIN)
+HOSTER_LIST = expect(FORBIDDEN, anonymous=LOGIN, hoster=OK, other_hoster=OK)
+HOSTER_CREATE = expect(FORBIDDEN, anonymous=LOGIN, hoster=CHANGED, other_hoster=CHANGED)
+HOSTER_READ = expect(FORBIDDEN, anonymous=LOGIN, hoster=OK, other_hoster=MISSING)
+HOSTER_WRITE = expect(FORBIDDEN, anonymous=LOGIN, hoster=CHANGED, other_hoster=MISSING)
+BUILDER_LIST = expect(FORBIDDEN, anonymous=LOGIN, builder=OK, other_builder=OK)
+BUILDER_READ = expect(FORBIDDEN, anonymous=LOGIN, builder=OK, other_builder=MISSING)
+OWNER_LIST = expect(FORBIDDEN, anonymous=LOGIN, owner=OK, other_owner=OK)
+OWNER_READ = expect(FORBIDDEN, anonymous=LOGIN, owner=OK, other_owner=MISSING)
+
+
+def none(_w: World, _r: str) -> dict[str, Any]:
+    return {}
+
+
+def plan_data(name: str) -> Data:
+    return lambda _w, _r: {
+        "name": name,
+        "storage_quota_bytes": "200 MiB",
+        "mailbox_count": "5",
+        "default_mailbox_quota_bytes": "50 MiB",
+        "notice_percent": "80",
+        "warning_percent": "90",
+        "critical_percent": "100",
+    }
+
+
+def node_data(_w: World, _r: str) -> dict[str, Any]:
+    return {
+        "name": "node-new",
+        "layout": "vmail",
+        "home_template": "",
+        "mail_template": "",
+        "docroot_template": "",
+    }
+
+
+def package_data(w: World, _r: str) -> dict[str, Any]:
+    return {"name": "alpha", "plan_id": w.plan, "node_id": w.node, "status": "suspended"}
+
+
+def new_package_data(w: World, _r: str) -> dict[str, Any]:
+    return {
+        "name": "delta",
+        "plan_id": w.plan,
+        "node_id": w.node,
+        "status": "active",
+        "owner_id": w.owner,
+        "builder_id": "0",
+        "domains": "delta.example",
+    }
+
+
+def invitation_token(app: Flask, w: World) -> str:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from panel.models import Invitation
+
+    with app.app_context():
+        invitation_id = db.session.scalars(select(Invitation.id)).first()
+        return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="onus-invitation").dumps(
+            invitation_id
+        )
+
+
+# (rule, method) -> (path with {world ids}, form data, expected outcome per role)
+MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
+    ("/", "GET"): ("/", none, expect(OK, anonymous="to_login")),
+    ("/login", "GET"): ("/login", none, expect(OK)),
+    ("/login", "POST"): (
+        "/login",
+        lambda _w, _r: {"email": LOGINS["hoster"], "password": PASSWORD},
+        expect(OK),
+    ),
+    ("/logout", "POST"): ("/logout", none, expect("to_login", anonymous=LOGIN)),
+    ("/invite/<token>", "GET"): ("/invite/{token}", none, expect(OK)),
+    ("/invite/<token>", "POST"): (
+        "/invite/{token}",
+        lambda _w, _r: {
+            "name": "New Person",
+            "password": "a long new password",
+            "confirm": "a long new password",
+        },
+        expect(CHANGED),
+    ),
+    ("/switch", "POST"): (
+        "/switch",
+        lambda w, r: {"party_id": w.ids.get(r, 0)},
+        expect(OK, anonymous=LOGIN),
+    ),
+    ("/account", "GET"): ("/account", none, LOGGED_IN),
+    ("/account", "POST"): (
+        "/account",
+        lambda _w, _r: {"language": "nl", "timezone": "Europe/Amsterdam"},
+        LOGGED_IN,
+    ),
+    ("/account/password", "POST"): (
+        "/account/password",
+        lambda _w, _r: {
+            "pw-current": PASSWORD,
+            "pw-password": "another long password",
+            "pw-confirm": "another long password",
+        },
+        LOGGED_IN,
+    ),
+    ("/contacts", "GET"): ("/contacts", none, LOGGED_IN),
+    ("/contacts", "POST"): (
+        "/contacts",
+        lambda _w, _r: {
+            "kind": "email",
+            "value": "second@elsewhere.example",
+            "label": "phone mail",
+        },
+        LOGGED_IN_WRITE,
+    ),
+    ("/contacts/<int:contact_id>/delete", "POST"): (
+        "/contacts/{builder_contact}/delete",
+        none,
+        expect(MISSING, anonymous=LOGIN, builder=CHANGED),
+    ),
+    ("/builder/", "GET"): ("/builder/", none, BUILDER_LIST),
+    ("/builder/packages/<int:package_id>", "GET"): (
+        "/builder/packages/{package}",
+        none,
+        BUILDER_READ,
+    ),
+    ("/client/", "GET"): ("/client/", none, OWNER_LIST),
+    ("/client/packages/<int:package_id>", "GET"): ("/client/packages/{package}", none, OWNER_READ),
+    ("/hoster/", "GET"): ("/hoster/", none, HOSTER_LIST),
+    ("/hoster/audit", "GET"): ("/hoster/audit", none, HOSTER_LIST),
+    ("/hoster/plans", "GET"): ("/hoster/plans", none, HOSTER_LIST),
+    ("/hoster/plans/new", "GET"): ("/hoster/plans/new", none, HOSTER_LIST),
+    ("/hoster/plans/new", "POST"): ("/hoster/plans/new", plan_data("Plan new"), HOSTER_CREATE),
+    ("/hoster/plans/<int:plan_id>/edit", "GET"): ("/hoster/plans/{plan}/edit", none, HOSTER_READ),
+    ("/hoster/plans/<int:plan_id>/edit", "POST"): (
+        "/hoster/plans/{plan}/edit",
+        plan_data("Plan renamed"),
+        HOSTER_WRITE,
+    ),
+    ("/hoster/plans/<int:plan_id>/delete", "POST"): (
+        "/hoster/plans/{spare_plan}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/nodes", "GET"): ("/hoster/nodes", none, HOSTER_LIST),
+    ("/hoster/nodes/new", "GET"): ("/hoster/nodes/new", none, HOSTER_LIST),
+    ("/hoster/nodes/new", "POST"): ("/hoster/nodes/new", node_data, HOSTER_CREATE),
+    ("/hoster/nodes/<int:node_id>/edit", "GET"): ("/hoster/nodes/{node}/edit", none, HOSTER_READ),
+    ("/hoster/nodes/<int:node_id>/edit", "POST"): (
+        "/hoster/nodes/{node}/edit",
+        node_data,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/nodes/<int:node_id>/delete", "POST"): (
+        "/hoster/nodes/{spare_node}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/parties", "GET"): ("/hoster/parties", none, HOSTER_LIST),
+    ("/hoster/parties/new", "GET"): ("/hoster/parties/new", none, HOSTER_LIST),
+    ("/hoster/parties/new", "POST"): (
+        "/hoster/parties/new",
+        lambda _w, _r: {"kind": "owner", "name": "New client", "language": "nl"},
+        HOSTER_CREATE,
+    ),
+    ("/hoster/parties/<int:party_id>", "GET"): ("/hoster/parties/{owner}", none, HOSTER_READ),
+    ("/hoster/parties/<int:party_id>/edit", "GET"): (
+        "/hoster/parties/{owner}/edit",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/parties/<int:party_id>/edit", "POST"): (
+        "/hoster/parties/{owner}/edit",
+        lambda _w, _r: {"name": "Owner renamed", "language": "en"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/parties/<int:party_id>/contacts", "POST"): (
+        "/hoster/parties/{owner}/contacts",
+        lambda _w, _r: {
+            "contact-kind": "webhook",
+            "contact-value": "https://hooks.elsewhere.example/onus",
+            "contact-label": "chat",
+        },
+        HOSTER_WRITE,
+    ),
+    ("/hoster/contacts/<int:contact_id>/delete", "POST"): (
+        "/hoster/contacts/{owner_contact}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/parties/<int:party_id>/invite", "POST"): (
+        "/hoster/parties/{owner}/invite",
+        lambda _w, _r: {"invite-email": "colleague@elsewhere.example", "invite-name": "Colleague"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/new", "GET"): ("/hoster/packages/new", none, HOSTER_LIST),
+    ("/hoster/packages/new", "POST"): (
+        "/hoster/packages/new",
+        new_package_data,
+        expect(FORBIDDEN, anonymous=LOGIN, hoster=CHANGED, other_hoster=REFUSED),
+    ),
+    ("/hoster/packages/<int:package_id>", "GET"): ("/hoster/packages/{package}", none, HOSTER_READ),
+    ("/hoster/packages/<int:package_id>/edit", "GET"): (
+        "/hoster/packages/{package}/edit",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/packages/<int:package_id>/edit", "POST"): (
+        "/hoster/packages/{package}/edit",
+        package_data,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/assign", "POST"): (
+        "/hoster/packages/{package}/assign",
+        lambda w, _r: {"assign-role": "builder", "assign-party_id": w.other_builder},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/domains", "POST"): (
+        "/hoster/packages/{package}/domains",
+        lambda _w, _r: {"domain-name": "alpha2.example"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/domains/<int:domain_id>/delete", "POST"): (
+        "/hoster/domains/{spare_domain}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/mailboxes", "POST"): (
+        "/hoster/packages/{package}/mailboxes",
+        lambda _w, _r: {
+            "mailbox-local": "sales",
+            "mailbox-domain": "alpha.example",
+            "mailbox-quota_bytes": "",
+        },
+        HOSTER_WRITE,
+    ),
+    ("/hoster/mailboxes/<int:mailbox_id>/edit", "GET"): (
+        "/hoster/mailboxes/{mailbox}/edit",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/mailboxes/<int:mailbox_id>/edit", "POST"): (
+        "/hoster/mailboxes/{mailbox}/edit",
+        lambda _w, _r: {"local": "info", "domain": "alpha.example", "quota_bytes": "20 MiB"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/sites", "POST"): (
+        "/hoster/packages/{package}/sites",
+        lambda _w, _r: {"site-domain": "shop.alpha.example", "site-docroot": "shop"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/databases", "POST"): (
+        "/hoster/packages/{package}/databases",
+        lambda _w, _r: {"database-name": "extra", "database-engine": "mysql"},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/<any(mailboxes, sites, databases):kind>/<int:part_id>/delete", "POST"): (
+        "/hoster/mailboxes/{mailbox}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+}
+
+
+def _routes(app: Flask) -> set[tuple[str, str]]:
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+class Matrix:
+    """One app for the module; the database is restored to the world before every case."""
+
+    def __init__(self, database: DatabaseStates) -> None:
+        self.database = database
+        database.restore("world")
+        self.app = make_app(database, WTF_CSRF_ENABLED=False)
+        with self.app.app_context():
+            self.world = World.load()
+        self.cookies: dict[str, str] = {}
+        for role, email in LOGINS.items():
+            client = https_client(self.app)
+            response = client.post("/login", data={"email": email, "password": PASSWORD})
+            assert response.status_code == 302, role
+            cookie = client.get_cookie("session")
+            assert cookie is not None and cookie.secure and cookie.http_only
+            self.cookies[role] = cookie.value
+        self.token = invitation_token(self.app, self.world)
+
+    def client(self, role: str) -> FlaskClient:
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        self.database.restore("world")
+        client = https_client(self.app)
+        if role != "anonymous":
+            client.set_cookie("session", self.cookies[role], secure=True, httponly=True)
+        return client
+
+    def fingerprint(self) -> dict[str, int]:
+        with self.app.app_context():
+            counts = {
+                table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
+                for table in db.metadata.sorted_tables
+            }
+            db.session.remove()
+            return counts
+
+
+@pytest.fixture(scope="module")
+def matrix(database: DatabaseStates) -> Iterator[Matrix]:
+    found = Matrix(database)
+    yield found
+    close_app(found.app)
+
+
+def test_every_route_is_in_the_matrix(matrix: Matrix) -> None:
+    routes = _routes(matrix.app)
+    assert routes - MATRIX.keys() == set(), "routes missing from the authorization matrix"
+    assert MATRIX.keys() - routes == set(), "matrix lists routes the app does not have"
+
+
+CASES = [(key, role) for key in MATRIX for role in ROLES]
+
+
+@pytest.mark.parametrize(
+    ("key", "role"), CASES, ids=[f"{m} {r} as {role}" for (r, m), role in CASES]
+)
+def test_route_as_role(matrix: Matrix, key: tuple[str, str], role: str) -> None:
+    path_template, data, outcomes = MATRIX[key]
+    method = key[1]
+    expected = outcomes[role]
+    client = matrix.client(role)
+    path = path_template.format(token=matrix.token, **matrix.world.ids)
+    before = matrix.fingerprint()
+    if method == "GET":
+        response = client.get(path)
+    else:
+        response = client.post(path, data=data(matrix.world, role))
+    after = matrix.fingerprint()
+    status, location = response.status_code, response.headers.get("Location", "")
+
+    if expected == LOGIN:
+        assert status == 302 and location.startswith("/login?next="), (status, location)
+    elif expected == "to_login":
+        assert status == 302 and location == "/login", (status, location)
+    elif expected == FORBIDDEN:
+        assert status == 403
+    elif expected == MISSING:
+        assert status == 404
+    elif expected == REFUSED:
+        assert status == 400
+    else:
+        assert status in (200, 302), (status, response.get_data(as_text=True)[:2000])
+        assert not location.startswith("/login"), location
+    if method == "POST":
+        flashed = response.headers.get("Set-Cookie", "")
+        if expected == CHANGED:
+            assert after["audit_event"] > before["audit_event"], f"no audit event: {flashed}"
+        elif expected != OK:
+            assert after == before, "a refused write changed something"
