@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from panel.extensions import db
-from panel.models import AuditEvent
 from tests.conftest import DatabaseStates, close_app, https_client, make_app
 from tests.world import LOGINS, PASSWORD, ROLES, World
 
