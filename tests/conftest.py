@@ -31,6 +31,8 @@ TEST_OVERRIDES: dict[str, Any] = {
     "ONUS_LOGIN_LIMIT": "1000 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "ONUS_BASE_URL": "https://localhost",
+    # the test client then speaks HTTPS, so Secure cookies behave as in production
+    "PREFERRED_URL_SCHEME": "https",
 }
 
 
@@ -154,9 +156,11 @@ def world(world_app: Flask) -> World:
 
 
 def https_client(app: Flask) -> FlaskClient:
-    """A test client speaking HTTPS, so secure cookies behave as in production."""
+    """A test client; it speaks HTTPS (PREFERRED_URL_SCHEME), as browsers do in production."""
     client = app.test_client()
-    client.environ_base["wsgi.url_scheme"] = "https"
+    assert app.config["PREFERRED_URL_SCHEME"] == "https"
+    # over HTTPS Flask-WTF also checks that a form was posted from this site
+    client.environ_base["HTTP_REFERER"] = "https://localhost/"
     return client
 
 
