@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 from panel.config import PROJECT_ROOT, instance_path, load_settings
@@ -14,12 +14,17 @@ LANGUAGES = ("en", "nl")
 
 
 def _select_locale() -> str | None:
+    """The person's language; else the browser's; outside a request (tasks, CLI) the default."""
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated:
         return current_user.language
     return request.accept_languages.best_match(LANGUAGES) or "en"
 
 
 def _select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated:
         return current_user.timezone
     return None

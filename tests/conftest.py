@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="onus-tests-"))
@@ -162,6 +162,17 @@ def https_client(app: Flask) -> FlaskClient:
     # over HTTPS Flask-WTF also checks that a form was posted from this site
     client.environ_base["HTTP_REFERER"] = "https://localhost/"
     return client
+
+
+def row_counts(app: Flask) -> dict[str, int]:
+    """Rows per table: equal before and after means a request changed nothing."""
+    with app.app_context():
+        counts = {
+            table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
+            for table in db.metadata.sorted_tables
+        }
+        db.session.remove()
+        return counts
 
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

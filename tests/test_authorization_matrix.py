@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from panel.extensions import db
-from tests.conftest import DatabaseStates, close_app, https_client, make_app
+from tests.conftest import DatabaseStates, close_app, https_client, make_app, row_counts
 from tests.world import LOGINS, PASSWORD, ROLES, World
 
 LOGIN, FORBIDDEN, MISSING, REFUSED = "login", "forbidden", "missing", "refused"
@@ -334,15 +334,6 @@ class Matrix:
             client.set_cookie("session", self.cookies[role], secure=True, httponly=True)
         return client
 
-    def fingerprint(self) -> dict[str, int]:
-        with self.app.app_context():
-            counts = {
-                table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
-                for table in db.metadata.sorted_tables
-            }
-            db.session.remove()
-            return counts
-
 
 @pytest.fixture(scope="module")
 def matrix(database: DatabaseStates) -> Iterator[Matrix]:
@@ -369,12 +360,12 @@ def test_route_as_role(matrix: Matrix, key: tuple[str, str], role: str) -> None:
     expected = outcomes[role]
     client = matrix.client(role)
     path = path_template.format(token=matrix.token, **matrix.world.ids)
-    before = matrix.fingerprint()
+    before = row_counts(matrix.app)
     if method == "GET":
         response = client.get(path)
     else:
         response = client.post(path, data=data(matrix.world, role))
-    after = matrix.fingerprint()
+    after = row_counts(matrix.app)
     status, location = response.status_code, response.headers.get("Location", "")
 
     if expected == LOGIN:

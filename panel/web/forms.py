@@ -18,7 +18,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from panel.measure.units import format_size, parse_size
 from panel.services.accounts import MIN_PASSWORD_LENGTH
@@ -101,21 +109,21 @@ class ConfirmForm(FlaskForm):
 
 
 def _percent(label: Any, default: int) -> IntegerField:
-    return IntegerField(label, default=default, validators=[DataRequired(), NumberRange(1, 200)])
+    return IntegerField(label, default=default, validators=[InputRequired(), NumberRange(1, 200)])
 
 
 class PlanForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     storage_quota_bytes = SizeField(
         _l("Storage (shared by mail and site)"),
-        validators=[DataRequired()],
+        validators=[InputRequired()],
         description=_size_help(),
     )
     mailbox_count = IntegerField(
-        _l("Number of mailboxes"), default=5, validators=[DataRequired(), NumberRange(1, 100000)]
+        _l("Number of mailboxes"), default=5, validators=[InputRequired(), NumberRange(1, 100000)]
     )
     default_mailbox_quota_bytes = SizeField(
-        _l("Default mailbox quota"), validators=[DataRequired()], description=_size_help()
+        _l("Default mailbox quota"), validators=[InputRequired()], description=_size_help()
     )
     notice_percent = _percent(_l("Notice at (%)"), 80)
     warning_percent = _percent(_l("Warning at (%)"), 90)
