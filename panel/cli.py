@@ -53,7 +53,7 @@ def _first_run_link() -> str | None:
 @with_appcontext
 def up_command(host: str, port: int, no_worker: bool) -> None:
     """Migrate the database, start worker + beat, and serve the panel."""
-    from waitress import serve
+    from waitress import create_server
 
     _upgrade_database()
     base = f"http://{host}:{port}"
@@ -77,12 +77,16 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
                 "--loglevel=INFO",
             ],
         )
+    server = create_server(current_app._get_current_object(), host=host, port=port, threads=8)
     click.echo(f"Onus is running at {base}/")
     if setup:
         click.echo(f"First start: set the hoster's password at {base}{setup}")
     try:
-        serve(current_app, host=host, port=port, threads=8)
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("Stopping.")
     finally:
+        server.close()
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Flask
 from sqlalchemy import select
 
@@ -46,7 +48,15 @@ def test_passwords_are_stored_as_argon2_hashes(world_app: Flask) -> None:
 
 
 def test_login_is_rate_limited(database: object) -> None:
-    app = make_app(database, ONUS_LOGIN_LIMIT="3 per minute")  # type: ignore[arg-type]
+    """On the configured limiter storage: memory, or Redis in the production-stack run."""
+    from panel.config import load_settings
+
+    app = make_app(
+        database,  # type: ignore[arg-type]
+        ONUS_LOGIN_LIMIT="3 per minute",
+        RATELIMIT_STORAGE_URI=load_settings()["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_KEY_PREFIX=f"onus-test-{uuid.uuid4().hex}",
+    )
     client = https_client(app)
     statuses = [login(client, "nobody@x.example", "wrong password").status_code for _ in range(4)]
     assert statuses == [400, 400, 400, 429]
