@@ -78,7 +78,7 @@ class Package(db.Model):
     plan: Mapped[Plan] = relationship()
     node: Mapped[HostingNode] = relationship()
     domains: Mapped[list[Domain]] = relationship(
-        back_populates="package", order_by="Domain.name", cascade="all, delete-orphan"
+        back_populates="package", order_by="Domain.id", cascade="all, delete-orphan"
     )
     assignments: Mapped[list[Assignment]] = relationship(
         back_populates="package", cascade="all, delete-orphan"

@@ -1,0 +1,295 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against the app served by waitress.
+
+Each test gets the seeded world (``world_app``), its own live server and a fresh browser
+context; the browser itself is started once for the module. The session cookie keeps the
+production setting (``Secure``): Chromium treats http://127.0.0.1 as a secure context and
+stores and sends Secure cookies there, which ``test_session_cookie_is_secure`` pins down.
+
+Screenshots of the main pages go to ``test-artifacts/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+
+from tests.live_server import LiveServer
+from tests.world import LOGINS, PASSWORD, World
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 5_000
+ALPHA_DOMAINS = ["alpha-extra.example", "alpha.example"]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole module."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(world_app: Flask) -> Iterator[LiveServer]:
+    """The world app over real HTTP; stopped (threads joined) before the database is closed."""
+    with LiveServer(world_app) as server:
+        yield server
+    assert not server.running
+
+
+@pytest.fixture
+def new_context(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
+    """Make fresh browser contexts pointed at the live server; all closed at teardown."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        options.setdefault("locale", "en-GB")
+        context = browser.new_context(base_url=live_server.url, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Any) -> Page:
+    """A page in a fresh desktop-sized context."""
+    return new_context(viewport={"width": 1280, "height": 800}).new_page()
+
+
+@pytest.fixture
+def phone_page(new_context: Any) -> Page:
+    """A page in a fresh phone-sized context (390x844, touch, mobile viewport rules)."""
+    return new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    ).new_page()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, role: str) -> None:
+    """Through the login form, as a person would."""
+    page.goto("/login")
+    page.locator("#email").fill(LOGINS[role])
+    page.locator("#password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("header.top nav")).to_be_visible()
+
+
+def column(table: Locator, index: int = 0) -> list[str]:
+    """The trimmed texts of one column of a table's body."""
+    cells = table.locator(f"tbody tr td:nth-child({index + 1})")
+    return [text.strip() for text in cells.all_inner_texts()]
+
+
+def domains(text: str) -> list[str]:
+    """A comma-separated list of domains, in a fixed order (the page's order is not the point)."""
+    return sorted(name.strip() for name in text.split(","))
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"{page.url} scrolls sideways: {widths[0]} > {widths[1]} px"
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def test_session_cookie_is_secure(page: Page) -> None:
+    """The production cookie setting holds in the browser: Secure, HttpOnly, Lax, and kept."""
+    log_in(page, "owner")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["session"]
+    assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Lax"
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your hosting")
+
+
+def test_hoster_adds_a_mailbox_and_sees_it_audited(page: Page, world_app: Flask) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    log_in(page, "hoster")
+
+    expect(page).to_have_url(re.compile(r"/hoster/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Packages")
+    packages = page.get_by_role("table")
+    assert column(packages) == ["alpha", "beta"]  # not gamma: another hoster's
+    assert [domains(cell) for cell in column(packages, 1)] == [ALPHA_DOMAINS, ["beta.example"]]
+    expect(packages).to_contain_text("Owner Alpha · builder: Builder One")
+    screenshot(page, "desktop-hoster-packages")
+
+    packages.get_by_role("link", name="alpha", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Package alpha")
+    mail = page.locator("section").filter(
+        has=page.get_by_role("heading", name=re.compile(r"^Mailboxes"))
+    )
+    expect(mail.get_by_role("heading", level=2)).to_have_text("Mailboxes (1 / 3)")
+    mail.get_by_label("Name before the @").fill("sales")
+    mail.get_by_label("Domain").select_option("alpha.example")
+    mail.get_by_role("button", name="Add mailbox").click()
+
+    expect(page.locator(".flash.success")).to_have_text("Mailbox created.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Package alpha")
+    expect(mail.get_by_role("heading", level=2)).to_have_text("Mailboxes (2 / 3)")
+    assert column(mail.get_by_role("table")) == ["info@alpha.example", "sales@alpha.example"]
+    screenshot(page, "desktop-hoster-package-alpha")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    newest = page.locator("table.audit tbody tr").first
+    expect(newest).to_contain_text("hoster@one.example")
+    expect(newest).to_contain_text(
+        re.compile(r"create Mailbox #\d+: Mailbox sales@alpha\.example created")
+    )
+    expect(newest).to_contain_text('"address": "sales@alpha.example"')
+    screenshot(page, "desktop-hoster-audit-log")
+
+    # what the browser did reached the database the test set up
+    from sqlalchemy import select
+
+    from panel.extensions import db
+    from panel.models import Mailbox
+
+    with world_app.app_context():
+        addresses = db.session.scalars(select(Mailbox.address).order_by(Mailbox.address)).all()
+    assert "sales@alpha.example" in addresses
+
+
+def test_builder_sees_only_its_package(page: Page, world: World) -> None:
+    log_in(page, "builder")
+    expect(page).to_have_url(re.compile(r"/builder/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Packages you build for")
+    packages = page.get_by_role("table")
+    assert column(packages) == ["alpha"]
+    expect(packages).not_to_contain_text("beta")
+    expect(packages).to_contain_text("Owner Alpha")
+    screenshot(page, "desktop-builder-packages")
+
+    packages.get_by_role("link", name="alpha", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Package alpha")
+    expect(page.locator("dl.facts")).to_contain_text("150 MiB shared by mail and website")
+    screenshot(page, "desktop-builder-package-alpha")
+
+    response = page.goto(f"/builder/packages/{world.other_package}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.locator("main")).to_contain_text("There is nothing here, or it is not yours.")
+    expect(page.locator("main")).not_to_contain_text("beta")
+    screenshot(page, "desktop-builder-404")
+
+
+def owner_path(page: Page, label: str) -> None:
+    """The owner logs in, sees its one package with the shared-storage sentence, opens it."""
+    log_in(page, "owner")
+    expect(page).to_have_url(re.compile(r"/client/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your hosting")
+    cards = page.locator("main section.card")
+    expect(cards).to_have_count(1)
+    card = cards.first
+    assert domains(card.get_by_role("heading", level=2).inner_text()) == ALPHA_DOMAINS
+    expect(card).to_contain_text(
+        "Your package has 150 MiB, shared by your 1 mailboxes and your website."
+    )
+    expect(page.locator("main")).not_to_contain_text("beta")
+    screenshot(page, f"{label}-owner-packages")
+    if label == "phone":
+        assert_no_horizontal_scroll(page)
+
+    card.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("alpha-extra.example")
+    assert domains(page.get_by_role("heading", level=1).inner_text()) == ALPHA_DOMAINS
+    expect(page.locator("main")).to_contain_text(
+        "Your package has 150 MiB, shared by your mailboxes and your website."
+    )
+    expect(page.get_by_role("table")).to_contain_text("info@alpha.example")
+    screenshot(page, f"{label}-owner-package-alpha")
+    if label == "phone":
+        assert_no_horizontal_scroll(page)
+
+
+def test_owner_sees_its_package_in_plain_words(page: Page) -> None:
+    owner_path(page, "desktop")
+
+
+def test_owner_at_phone_width_has_no_sideways_scrolling(phone_page: Page) -> None:
+    phone_page.goto("/login")
+    assert_no_horizontal_scroll(phone_page)
+    screenshot(phone_page, "phone-login")
+    owner_path(phone_page, "phone")
+
+
+@pytest.mark.parametrize(
+    ("browser_locale", "lang"), [("en-GB", "en"), ("nl-NL", "nl")], ids=["en", "nl"]
+)
+def test_login_with_the_keyboard(new_context: Any, browser_locale: str, lang: str) -> None:
+    context = new_context(
+        viewport={"width": 1280, "height": 800},
+        locale=browser_locale,
+        extra_http_headers={"Accept-Language": lang},
+    )
+    page = context.new_page()
+    page.goto("/login")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    screenshot(page, f"desktop-login-{lang}")
+
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.id || document.activeElement.className")
+    assert focused in {"email", "skip"}, f"the first Tab focused {focused!r}"
+    if focused == "skip":
+        skip = page.locator("a.skip")
+        expect(skip).to_be_focused()
+        box = skip.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["y"] >= 0, "focused skip link is hidden"
+        screenshot(page, f"desktop-login-{lang}-skip-link-focused")
+        page.keyboard.press("Enter")  # jump to the content; the next Tab starts from there
+        page.keyboard.press("Tab")
+    email = page.locator("#email")
+    expect(email).to_be_focused()
+
+    page.keyboard.type(LOGINS["hoster"])
+    page.keyboard.press("Tab")
+    expect(page.locator("#password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/hoster/$"))
+    expect(page.locator("table")).to_contain_text("alpha")
+    # once logged in, the person's own language setting (English here) wins over the browser's
+    expect(page.locator("html")).to_have_attribute("lang", "en")
