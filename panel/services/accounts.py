@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from panel.extensions import db
@@ -21,7 +22,9 @@ _DUMMY_HASH = _hasher.hash("onus-timing-equaliser")
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ServiceError(
+            _("A password needs at least %(num)s characters.", num=MIN_PASSWORD_LENGTH)
+        )
     return _hasher.hash(password)
 
 
@@ -71,7 +74,7 @@ def actor_for(user: User, party_id: int | None) -> Actor | None:
 def create_hoster(name: str, email: str, password: str | None, language: str = "en") -> User:
     """A new hoster tenancy with its first person (used by the CLI and first start)."""
     if find_user(email):
-        raise ServiceError(f"A person with the address {email} exists already.")
+        raise ServiceError(_("A person with the address %(email)s exists already.", email=email))
     hoster = Party(kind=PartyKind.HOSTER, name=name, language=language)
     user = User(
         email=normalise_email(email),
@@ -96,6 +99,6 @@ def change_preferences(user: User, language: str, timezone: str) -> None:
 
 def change_password(user: User, current: str, new: str) -> None:
     if not user.password_hash or authenticate(user.email, current) is None:
-        raise ServiceError("The current password is not right.")
+        raise ServiceError(_("The current password is not right."))
     user.password_hash = hash_password(new)
     db.session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from panel.extensions import db
@@ -36,15 +37,15 @@ def _check_plan(values: dict[str, Any]) -> None:
         values["critical_percent"],
     )
     if not 0 < notice < warning < critical <= 200:
-        raise ServiceError("Thresholds must rise: notice < warning < critical (at most 200 %).")
+        raise ServiceError(_("Thresholds must rise: notice < warning < critical (at most 200 %)."))
     if values["default_mailbox_quota_bytes"] > values["storage_quota_bytes"]:
-        raise ServiceError("A mailbox's default quota cannot exceed the plan's storage.")
+        raise ServiceError(_("A mailbox's default quota cannot exceed the plan's storage."))
 
 
 def save_plan(actor: Actor, plan: Plan | None, values: dict[str, Any]) -> Plan:
     """Create (``plan`` None) or change a plan."""
     _check_plan(values)
-    conflict = f"A plan named {values['name']} exists already."
+    conflict = _("A plan named %(name)s exists already.", name=values["name"])
     if plan is None:
         plan = Plan(hoster_id=actor.tenant_id, **values)
         return records.create(actor, plan, f"Plan {plan.name} created", conflict)
@@ -57,24 +58,32 @@ def _in_use(column: Any, object_id: int) -> bool:
 
 def delete_plan(actor: Actor, plan: Plan) -> None:
     if _in_use(Package.plan_id, plan.id):
-        raise ServiceError(f"Plan {plan.name} is used by packages; move them first.")
-    records.delete(actor, plan, f"Plan {plan.name} deleted", "Plan is in use.")
+        raise ServiceError(_("Plan %(name)s is used by packages; move them first.", name=plan.name))
+    records.delete(actor, plan, f"Plan {plan.name} deleted", _("Plan is in use."))
 
 
 def _check_node(values: dict[str, Any]) -> None:
     if "{local}" not in values["mail_template"] or "{domain}" not in values["mail_template"]:
-        raise ServiceError("The mail path must contain {domain} and {local}.")
+        raise ServiceError(_("The mail path must contain {domain} and {local}."))
     if "{package}" not in values["home_template"]:
-        raise ServiceError("The home path must contain {package}.")
+        raise ServiceError(_("The home path must contain {package}."))
     for key in ("home_template", "mail_template", "docroot_template"):
         template = values[key]
         stripped = template
         for placeholder in PLACEHOLDERS:
             stripped = stripped.replace(placeholder, "")
         if "{" in stripped or "}" in stripped:
-            raise ServiceError(f"Unknown placeholder in {template}; use {', '.join(PLACEHOLDERS)}.")
+            raise ServiceError(
+                _(
+                    "Unknown placeholder in %(path)s; use %(placeholders)s.",
+                    path=template,
+                    placeholders=", ".join(PLACEHOLDERS),
+                )
+            )
         if not template.startswith(("/", "{home}")):
-            raise ServiceError(f"{template} must be an absolute path or start with {{home}}.")
+            raise ServiceError(
+                _("%(path)s must be an absolute path or start with {home}.", path=template)
+            )
 
 
 def save_node(actor: Actor, node: HostingNode | None, values: dict[str, Any]) -> HostingNode:
@@ -82,7 +91,7 @@ def save_node(actor: Actor, node: HostingNode | None, values: dict[str, Any]) ->
     preset = LAYOUT_PRESETS.get(values["layout"], LAYOUT_PRESETS["cpanel"])
     values = {k: (v or preset.get(k, v)) for k, v in values.items()}
     _check_node(values)
-    conflict = f"A node named {values['name']} exists already."
+    conflict = _("A node named %(name)s exists already.", name=values["name"])
     if node is None:
         node = HostingNode(hoster_id=actor.tenant_id, **values)
         return records.create(actor, node, f"Node {node.name} created", conflict)
@@ -91,5 +100,5 @@ def save_node(actor: Actor, node: HostingNode | None, values: dict[str, Any]) ->
 
 def delete_node(actor: Actor, node: HostingNode) -> None:
     if _in_use(Package.node_id, node.id):
-        raise ServiceError(f"Node {node.name} holds packages; move them first.")
-    records.delete(actor, node, f"Node {node.name} deleted", "Node is in use.")
+        raise ServiceError(_("Node %(name)s holds packages; move them first.", name=node.name))
+    records.delete(actor, node, f"Node {node.name} deleted", _("Node is in use."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -49,14 +50,14 @@ def pending_invitation(token: str, secret_key: str, max_age: int) -> Invitation:
     try:
         invitation_id = _serializer(secret_key).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise ServiceError("This invitation link has expired. Ask for a new one.") from exc
+        raise ServiceError(_("This invitation link has expired. Ask for a new one.")) from exc
     except BadSignature as exc:
-        raise ServiceError("This invitation link is not valid.") from exc
+        raise ServiceError(_("This invitation link is not valid.")) from exc
     invitation = db.session.get(Invitation, invitation_id)
     if invitation is None:
-        raise ServiceError("This invitation link is not valid.")
+        raise ServiceError(_("This invitation link is not valid."))
     if invitation.accepted_at is not None:
-        raise ServiceError("This invitation has been used already. Log in instead.")
+        raise ServiceError(_("This invitation has been used already. Log in instead."))
     return invitation
 
 
@@ -76,7 +77,7 @@ def accept(token: str, secret_key: str, max_age: int, name: str, password: str) 
     elif user.password_hash is None:
         user.password_hash = hash_password(password)
     elif authenticate(user.email, password) is None:
-        raise ServiceError("You have an account already: enter its password to join.")
+        raise ServiceError(_("You have an account already: enter its password to join."))
     already = db.session.scalars(
         select(Membership).where(
             Membership.user_id == user.id, Membership.party_id == invitation.party_id

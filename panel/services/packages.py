@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from panel.extensions import db
@@ -40,34 +42,42 @@ ROLE_KIND = {
 
 def _require_hoster(actor: Actor) -> None:
     if not actor.is_hoster:
-        raise ServiceError("Only the hoster can do this.")
+        raise ServiceError(_("Only the hoster can do this."))
 
 
 def clean_domain(name: str) -> str:
     domain = name.strip().lower().rstrip(".")
     if not DOMAIN_NAME.match(domain):
-        raise ServiceError(f"{name!r} is not a domain name.")
+        raise ServiceError(_("%(name)s is not a domain name.", name=repr(name)))
     return domain
 
 
 def _check_package(actor: Actor, values: dict[str, Any]) -> None:
     if not PACKAGE_NAME.match(values["name"]):
         raise ServiceError(
-            "An account name is 2–32 lowercase letters, digits, - or _, starting with a letter."
+            _("An account name is 2–32 lowercase letters, digits, - or _, starting with a letter.")
         )
     if values["status"] not in tuple(PackageStatus):
-        raise ServiceError("Unknown package status.")
+        raise ServiceError(_("Unknown package status."))
     for key, model in (("plan_id", Plan), ("node_id", HostingNode)):
         obj = db.session.get(model, values[key])
         if obj is None or obj.hoster_id != actor.tenant_id:
-            raise ServiceError(f"Choose one of your own {model.__tablename__.replace('_', ' ')}s.")
+            raise ServiceError(
+                _("Choose one of your own plans.")
+                if model is Plan
+                else _("Choose one of your own hosting nodes.")
+            )
 
 
 def _check_party(actor: Actor, party: Party | None, role: Role) -> None:
     if party is None:
         return
     if party.kind != ROLE_KIND[role] or party.tenant_id != actor.tenant_id:
-        raise ServiceError(f"Choose one of your own {ROLE_KIND[role]}s for the {role} role.")
+        raise ServiceError(
+            _("Choose one of your own builders for the builder role.")
+            if role == Role.BUILDER
+            else _("Choose one of your own owners for the owner role.")
+        )
 
 
 def create_package(
@@ -83,14 +93,15 @@ def create_package(
     _check_party(actor, owner, Role.OWNER)
     _check_party(actor, builder, Role.BUILDER)
     package = Package(hoster_id=actor.tenant_id, **values)
-    package.domains = [Domain(name=clean_domain(d)) for d in dict.fromkeys(domains) if d.strip()]
+    cleaned = dict.fromkeys(clean_domain(d) for d in domains if d.strip())
+    package.domains = [Domain(name=name) for name in cleaned]
     package.assignments = [
         Assignment(role=Role.HOSTER, party_id=actor.tenant_id),
         Assignment(role=Role.OWNER, party_id=owner.id),
     ]
     if builder is not None:
         package.assignments.append(Assignment(role=Role.BUILDER, party_id=builder.id))
-    conflict = "That account name or one of the domains is in use already."
+    conflict = _("That account name or one of the domains is in use already.")
     records.create(actor, package, f"Package {package.name} created", conflict)
     for assignment in package.assignments:
         audit.record(
@@ -113,7 +124,7 @@ def update_package(actor: Actor, package: Package, values: dict[str, Any]) -> Pa
         package,
         values,
         f"Package {values['name']} changed",
-        "That account name is in use already.",
+        _("That account name is in use already."),
     )
 
 
@@ -121,9 +132,9 @@ def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> N
     """Give ``role`` on ``package`` to ``party`` (None removes a builder). Audited."""
     _require_hoster(actor)
     if role == Role.HOSTER:
-        raise ServiceError("The hoster role belongs to the hoster.")
+        raise ServiceError(_("The hoster role belongs to the hoster."))
     if party is None and role == Role.OWNER:
-        raise ServiceError("A package always has an owner.")
+        raise ServiceError(_("A package always has an owner."))
     _check_party(actor, party, role)
     current = next((a for a in package.assignments if a.role == role), None)
     if current is not None and party is not None and current.party_id == party.id:
@@ -134,12 +145,12 @@ def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> N
             actor,
             Assignment(package_id=package.id, role=role, party_id=party.id),
             summary,
-            "Assignment not saved.",
+            _("Assignment not saved."),
         )
     elif current is not None and party is None:
-        records.delete(actor, current, summary, "Assignment not removed.")
+        records.delete(actor, current, summary, _("Assignment not removed."))
     elif current is not None and party is not None:
-        records.update(actor, current, {"party_id": party.id}, summary, "Assignment not saved.")
+        records.update(actor, current, {"party_id": party.id}, summary, _("Assignment not saved."))
     db.session.refresh(package)
 
 
@@ -150,7 +161,7 @@ def add_domain(actor: Actor, package: Package, name: str) -> Domain:
         actor,
         domain,
         f"Domain {domain.name} added to {package.name}",
-        f"{domain.name} is served by a package already.",
+        _("%(domain)s is served by a package already.", domain=domain.name),
     )
 
 
@@ -158,23 +169,25 @@ def remove_domain(actor: Actor, domain: Domain) -> None:
     _require_hoster(actor)
     suffix = "@" + domain.name
     if any(m.address.endswith(suffix) for m in domain.package.mailboxes):
-        raise ServiceError(f"Mailboxes at {domain.name} exist; remove them first.")
+        raise ServiceError(
+            _("Mailboxes at %(domain)s exist; remove them first.", domain=domain.name)
+        )
     records.delete(
         actor,
         domain,
         f"Domain {domain.name} removed from {domain.package.name}",
-        "Domain not removed.",
+        _("Domain not removed."),
     )
 
 
 def _mailbox_values(package: Package, local: str, domain: str, quota: int | None) -> dict[str, Any]:
     local = local.strip().lower()
     if not LOCAL_PART.match(local):
-        raise ServiceError(f"{local!r} is not a usable mailbox name.")
+        raise ServiceError(_("%(name)s is not a usable mailbox name.", name=repr(local)))
     if domain not in {d.name for d in package.domains}:
-        raise ServiceError("Choose one of the package's domains.")
+        raise ServiceError(_("Choose one of the package's domains."))
     if quota is not None and quota > package.plan.storage_quota_bytes:
-        raise ServiceError("A mailbox's quota cannot exceed the package's storage.")
+        raise ServiceError(_("A mailbox's quota cannot exceed the package's storage."))
     return {"address": f"{local}@{domain}", "quota_bytes": quota}
 
 
@@ -189,14 +202,18 @@ def save_mailbox(
     """Create or change a mailbox within the plan's mailbox allowance."""
     _require_hoster(actor)
     values = _mailbox_values(package, local, domain, quota)
-    conflict = f"{values['address']} exists already."
+    conflict = _("%(address)s exists already.", address=values["address"])
     if mailbox is None:
         count = db.session.scalar(
             select(func.count()).select_from(Mailbox).where(Mailbox.package_id == package.id)
         )
         if (count or 0) >= package.plan.mailbox_count:
             raise ServiceError(
-                f"The plan allows {package.plan.mailbox_count} mailboxes; all are in use."
+                ngettext(
+                    "The plan allows %(num)d mailbox; it is in use.",
+                    "The plan allows %(num)d mailboxes; all are in use.",
+                    package.plan.mailbox_count,
+                )
             )
         return records.create(
             actor,
@@ -212,9 +229,9 @@ def save_site(actor: Actor, package: Package, site: Site | None, domain: str, do
     domain = clean_domain(domain)
     docroot = docroot.strip().strip("/") or "public_html"
     if not DOCROOT.match(docroot) or ".." in docroot.split("/"):
-        raise ServiceError("A document root is a folder inside the package's home.")
+        raise ServiceError(_("A document root is a folder inside the package's home."))
     values = {"domain": domain, "docroot": docroot}
-    conflict = f"A site in {docroot} exists already."
+    conflict = _("A site in %(docroot)s exists already.", docroot=docroot)
     if site is None:
         return records.create(
             actor, Site(package_id=package.id, **values), f"Site {domain} created", conflict
@@ -227,11 +244,11 @@ def save_database(
 ) -> HostedDatabase:
     _require_hoster(actor)
     if not DATABASE_NAME.match(name):
-        raise ServiceError("A database name is 1–64 letters, digits or _.")
+        raise ServiceError(_("A database name is 1–64 letters, digits or _."))
     if engine not in ("mysql", "postgresql"):
-        raise ServiceError("The engine is MySQL/MariaDB or PostgreSQL.")
+        raise ServiceError(_("The engine is MySQL/MariaDB or PostgreSQL."))
     values = {"name": name, "engine": engine}
-    conflict = f"A database {name} exists already."
+    conflict = _("A database %(name)s exists already.", name=name)
     if database is None:
         return records.create(
             actor,
@@ -246,4 +263,4 @@ def remove_part(actor: Actor, part: Mailbox | Site | HostedDatabase) -> None:
     """Remove a mailbox, site or database from its package."""
     _require_hoster(actor)
     label = getattr(part, "address", None) or getattr(part, "domain", None) or part.name  # type: ignore[union-attr]
-    records.delete(actor, part, f"{type(part).__name__} {label} removed", "Not removed.")
+    records.delete(actor, part, f"{type(part).__name__} {label} removed", _("Not removed."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from panel.models import Contact, ContactKind, Party, PartyKind
 from panel.services import records
@@ -16,16 +17,16 @@ LANGUAGES = ("en", "nl")
 
 def _require_hoster(actor: Actor) -> None:
     if not actor.is_hoster:
-        raise ServiceError("Only the hoster can do this.")
+        raise ServiceError(_("Only the hoster can do this."))
 
 
 def create_party(actor: Actor, kind: str, name: str, language: str) -> Party:
     """A new client (owner) or builder in the hoster's tenancy."""
     _require_hoster(actor)
     if kind not in (PartyKind.BUILDER, PartyKind.OWNER):
-        raise ServiceError("A party is a builder or a client.")
+        raise ServiceError(_("A party is a builder or a client."))
     party = Party(kind=kind, name=name.strip(), language=language, hoster_id=actor.tenant_id)
-    return records.create(actor, party, f"{kind} {party.name} created", "That name is taken.")
+    return records.create(actor, party, f"{kind} {party.name} created", _("That name is taken."))
 
 
 def update_party(actor: Actor, party: Party, name: str, language: str) -> Party:
@@ -35,7 +36,7 @@ def update_party(actor: Actor, party: Party, name: str, language: str) -> Party:
         party,
         {"name": name.strip(), "language": language},
         f"{party.kind} {name.strip()} changed",
-        "That name is taken.",
+        _("That name is taken."),
     )
 
 
@@ -46,33 +47,33 @@ def normalise_contact(kind: str, value: str) -> str:
         try:
             return validate_email(value, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise ServiceError(f"Not a usable email address: {exc}") from exc
+            raise ServiceError(_("Not a usable email address: %(reason)s", reason=exc)) from exc
     if kind == ContactKind.WEBHOOK:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ServiceError("A webhook needs a full http:// or https:// URL.")
+            raise ServiceError(_("A webhook needs a full http:// or https:// URL."))
         return value
-    raise ServiceError("A contact is an email address or a webhook URL.")
+    raise ServiceError(_("A contact is an email address or a webhook URL."))
 
 
 def add_contact(actor: Actor, party: Party, kind: str, value: str, label: str) -> Contact:
     """Add an out-of-band contact; the hoster or the party itself may do so."""
     if not actor.is_hoster and actor.party_id != party.id:
-        raise ServiceError("You can only change your own contacts.")
+        raise ServiceError(_("You can only change your own contacts."))
     contact = Contact(
         party_id=party.id, kind=kind, value=normalise_contact(kind, value), label=label.strip()
     )
     return records.create(
-        actor, contact, f"Contact {contact.value} added to {party.name}", "Contact not saved."
+        actor, contact, f"Contact {contact.value} added to {party.name}", _("Contact not saved.")
     )
 
 
 def remove_contact(actor: Actor, contact: Contact) -> None:
     if not actor.is_hoster and actor.party_id != contact.party_id:
-        raise ServiceError("You can only change your own contacts.")
+        raise ServiceError(_("You can only change your own contacts."))
     records.delete(
         actor,
         contact,
         f"Contact {contact.value} removed from {contact.party.name}",
-        "Contact not removed.",
+        _("Contact not removed."),
     )
