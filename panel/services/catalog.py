@@ -46,10 +46,9 @@ def save_plan(actor: Actor, plan: Plan | None, values: dict[str, Any]) -> Plan:
     """Create (``plan`` None) or change a plan."""
     _check_plan(values)
     conflict = _("A plan named %(name)s exists already.", name=values["name"])
-    if plan is None:
-        plan = Plan(hoster_id=actor.tenant_id, **values)
-        return records.create(actor, plan, f"Plan {plan.name} created", conflict)
-    return records.update(actor, plan, values, f"Plan {values['name']} changed", conflict)
+    return records.save(
+        actor, plan, Plan, values, f"Plan {values['name']}", conflict, hoster_id=actor.tenant_id
+    )
 
 
 def _in_use(column: Any, object_id: int) -> bool:
@@ -92,10 +91,15 @@ def save_node(actor: Actor, node: HostingNode | None, values: dict[str, Any]) ->
     values = {k: (v or preset.get(k, v)) for k, v in values.items()}
     _check_node(values)
     conflict = _("A node named %(name)s exists already.", name=values["name"])
-    if node is None:
-        node = HostingNode(hoster_id=actor.tenant_id, **values)
-        return records.create(actor, node, f"Node {node.name} created", conflict)
-    return records.update(actor, node, values, f"Node {values['name']} changed", conflict)
+    return records.save(
+        actor,
+        node,
+        HostingNode,
+        values,
+        f"Node {values['name']}",
+        conflict,
+        hoster_id=actor.tenant_id,
+    )
 
 
 def delete_node(actor: Actor, node: HostingNode) -> None:

@@ -215,13 +215,15 @@ def save_mailbox(
                     package.plan.mailbox_count,
                 )
             )
-        return records.create(
-            actor,
-            Mailbox(package_id=package.id, **values),
-            f"Mailbox {values['address']} created",
-            conflict,
-        )
-    return records.update(actor, mailbox, values, f"Mailbox {values['address']} changed", conflict)
+    return records.save(
+        actor,
+        mailbox,
+        Mailbox,
+        values,
+        f"Mailbox {values['address']}",
+        conflict,
+        package_id=package.id,
+    )
 
 
 def save_site(actor: Actor, package: Package, site: Site | None, domain: str, docroot: str) -> Site:
@@ -232,11 +234,9 @@ def save_site(actor: Actor, package: Package, site: Site | None, domain: str, do
         raise ServiceError(_("A document root is a folder inside the package's home."))
     values = {"domain": domain, "docroot": docroot}
     conflict = _("A site in %(docroot)s exists already.", docroot=docroot)
-    if site is None:
-        return records.create(
-            actor, Site(package_id=package.id, **values), f"Site {domain} created", conflict
-        )
-    return records.update(actor, site, values, f"Site {domain} changed", conflict)
+    return records.save(
+        actor, site, Site, values, f"Site {domain}", conflict, package_id=package.id
+    )
 
 
 def save_database(
@@ -249,14 +249,15 @@ def save_database(
         raise ServiceError(_("The engine is MySQL/MariaDB or PostgreSQL."))
     values = {"name": name, "engine": engine}
     conflict = _("A database %(name)s exists already.", name=name)
-    if database is None:
-        return records.create(
-            actor,
-            HostedDatabase(package_id=package.id, **values),
-            f"Database {name} created",
-            conflict,
-        )
-    return records.update(actor, database, values, f"Database {name} changed", conflict)
+    return records.save(
+        actor,
+        database,
+        HostedDatabase,
+        values,
+        f"Database {name}",
+        conflict,
+        package_id=package.id,
+    )
 
 
 def remove_part(actor: Actor, part: Mailbox | Site | HostedDatabase) -> None:

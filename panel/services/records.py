@@ -62,6 +62,22 @@ def update(actor: Actor, obj: T, values: dict[str, Any], summary: str, conflict:
     return obj
 
 
+def save(
+    actor: Actor,
+    existing: T | None,
+    model: type[T],
+    values: dict[str, Any],
+    label: str,
+    conflict: str,
+    **owner: Any,
+) -> T:
+    """Create a ``model`` from ``values`` and ``owner`` (e.g. ``package_id``), or change
+    ``existing``; ``label`` ("Plan Start") names it in the audit summary."""
+    if existing is None:
+        return create(actor, model(**owner, **values), f"{label} created", conflict)
+    return update(actor, existing, values, f"{label} changed", conflict)
+
+
 def delete(actor: Actor, obj: object, summary: str, conflict: str) -> None:
     """Remove ``obj`` and audit what it was."""
     before = audit.snapshot(obj)

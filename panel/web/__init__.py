@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from panel.extensions import db, login_manager
 from panel.measure.units import format_size
 from panel.models import User
+from panel.web.labels import label
 
 
 def _load_user(user_id: str) -> User | None:
@@ -41,6 +42,7 @@ def register_web(app: Flask) -> None:
     app.context_processor(inject_navigation)
     app.jinja_env.globals["get_locale"] = get_locale
     app.add_template_filter(format_size, "size")
+    app.add_template_filter(label, "label")
     app.add_template_filter(lambda value: format_datetime(value) if value else "—", "when")
 
     @app.errorhandler(404)

@@ -31,6 +31,7 @@ from wtforms.validators import (
 from panel.measure.units import format_size, parse_size
 from panel.services.accounts import MIN_PASSWORD_LENGTH
 from panel.services.catalog import LAYOUT_PRESETS
+from panel.web.labels import label_choices
 
 
 def options(*pairs: tuple[Any, Any]) -> list[SelectChoice]:
@@ -161,9 +162,7 @@ class PartyForm(FlaskForm):
 
 
 class ContactForm(FlaskForm):
-    kind = SelectField(
-        _l("Kind"), choices=options(("email", _l("Email")), ("webhook", _l("Webhook")))
-    )
+    kind = SelectField(_l("Kind"), choices=options(*label_choices("email", "webhook")))
     value = StringField(_l("Address or URL"), validators=[DataRequired(), Length(max=500)])
     label = StringField(_l("Label"), validators=[Optional(), Length(max=100)])
 
@@ -183,9 +182,7 @@ class PackageForm(FlaskForm):
     node_id = SelectField(_l("Hosting node"), coerce=int)
     status = SelectField(
         _l("Status"),
-        choices=options(
-            ("active", _l("active")), ("suspended", _l("suspended")), ("cancelled", _l("cancelled"))
-        ),
+        choices=options(*label_choices("active", "suspended", "cancelled")),
     )
 
 
@@ -200,9 +197,7 @@ class NewPackageForm(PackageForm):
 
 
 class AssignForm(FlaskForm):
-    role = SelectField(
-        _l("Role"), choices=options(("owner", _l("owner")), ("builder", _l("builder")))
-    )
+    role = SelectField(_l("Role"), choices=options(*label_choices("owner", "builder")))
     party_id = SelectField(_l("Party"), coerce=int)
 
 

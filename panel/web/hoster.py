@@ -111,6 +111,34 @@ def dashboard() -> str:
 # --- plans and nodes --------------------------------------------------------------------------
 
 
+def _catalog_form(
+    model: type,
+    object_id: int | None,
+    form_class: type,
+    save: Any,
+    list_endpoint: str,
+    titles: tuple[str, str],
+) -> PageResult:
+    """New/edit page of a plan or node: every form field goes to the service."""
+    existing = scoped_or_404(model, object_id) if object_id else None
+    form = form_class(obj=existing)
+    fields = [field.name for field in form if field.name != "csrf_token"]
+    return handle_form(
+        form,
+        lambda: save(actor(), existing, field_values(form, *fields)),
+        _("Saved."),
+        lambda _saved: url_for(list_endpoint),
+        "form.html",
+        title=titles[existing is not None],
+        back=url_for(list_endpoint),
+    )
+
+
+def _catalog_delete(model: type, object_id: int, delete: Any, list_endpoint: str) -> Response:
+    existing = scoped_or_404(model, object_id)
+    return handle_action(lambda: delete(actor(), existing), _("Deleted."), url_for(list_endpoint))
+
+
 @bp.get("/plans")
 def plans() -> str:
     rows = db.session.scalars(scoped(Plan, actor()).order_by(Plan.name)).all()
@@ -120,34 +148,14 @@ def plans() -> str:
 @bp.route("/plans/new", methods=["GET", "POST"])
 @bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
 def plan_form(plan_id: int | None = None) -> PageResult:
-    plan = scoped_or_404(Plan, plan_id) if plan_id else None
-    form = PlanForm(obj=plan)
-    fields = (
-        "name",
-        "storage_quota_bytes",
-        "mailbox_count",
-        "default_mailbox_quota_bytes",
-        "notice_percent",
-        "warning_percent",
-        "critical_percent",
-    )
-    return handle_form(
-        form,
-        lambda: catalog.save_plan(actor(), plan, field_values(form, *fields)),
-        _("Plan saved."),
-        lambda _p: url_for("hoster.plans"),
-        "form.html",
-        title=_("Edit plan") if plan else _("New plan"),
-        back=url_for("hoster.plans"),
+    return _catalog_form(
+        Plan, plan_id, PlanForm, catalog.save_plan, "hoster.plans", (_("New plan"), _("Edit plan"))
     )
 
 
 @bp.post("/plans/<int:plan_id>/delete")
 def plan_delete(plan_id: int) -> Response:
-    plan = scoped_or_404(Plan, plan_id)
-    return handle_action(
-        lambda: catalog.delete_plan(actor(), plan), _("Plan deleted."), url_for("hoster.plans")
-    )
+    return _catalog_delete(Plan, plan_id, catalog.delete_plan, "hoster.plans")
 
 
 @bp.get("/nodes")
@@ -159,28 +167,19 @@ def nodes() -> str:
 @bp.route("/nodes/new", methods=["GET", "POST"])
 @bp.route("/nodes/<int:node_id>/edit", methods=["GET", "POST"])
 def node_form(node_id: int | None = None) -> PageResult:
-    node = scoped_or_404(HostingNode, node_id) if node_id else None
-    form = NodeForm(obj=node)
-    fields = ("name", "layout", "home_template", "mail_template", "docroot_template")
-    return handle_form(
-        form,
-        lambda: catalog.save_node(actor(), node, field_values(form, *fields)),
-        _("Hosting node saved."),
-        lambda _n: url_for("hoster.nodes"),
-        "form.html",
-        title=_("Edit hosting node") if node else _("New hosting node"),
-        back=url_for("hoster.nodes"),
+    return _catalog_form(
+        HostingNode,
+        node_id,
+        NodeForm,
+        catalog.save_node,
+        "hoster.nodes",
+        (_("New hosting node"), _("Edit hosting node")),
     )
 
 
 @bp.post("/nodes/<int:node_id>/delete")
 def node_delete(node_id: int) -> Response:
-    node = scoped_or_404(HostingNode, node_id)
-    return handle_action(
-        lambda: catalog.delete_node(actor(), node),
-        _("Hosting node deleted."),
-        url_for("hoster.nodes"),
-    )
+    return _catalog_delete(HostingNode, node_id, catalog.delete_node, "hoster.nodes")
 
 
 # --- parties: clients and builders -----------------------------------------------------------
