@@ -46,6 +46,11 @@ def _first_run_link() -> str | None:
     return f"/invite/{token}"
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    """``kill`` stops the panel like Ctrl-C does, so the worker is stopped with it."""
+    raise KeyboardInterrupt
+
+
 @click.command("up")
 @click.option("--host", default=lambda: os.environ.get("ONUS_HOST", "127.0.0.1"), show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("ONUS_PORT", "5000")), type=int)
@@ -78,6 +83,7 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
             ],
         )
     server = create_server(current_app._get_current_object(), host=host, port=port, threads=8)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"Onus is running at {base}/")
     if setup:
         click.echo(f"First start: set the hoster's password at {base}{setup}")

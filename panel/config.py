@@ -83,6 +83,8 @@ def load_settings() -> dict[str, object]:
         "ONUS_MAIL_PASSWORD": os.environ.get("ONUS_MAIL_PASSWORD", ""),
         "ONUS_MAIL_STARTTLS": _env_bool("ONUS_MAIL_STARTTLS", False),
         "ONUS_MAIL_FROM": os.environ.get("ONUS_MAIL_FROM", "onus@localhost"),
+        # First retry delay (seconds) after a failed SMTP hand-off; it doubles per retry.
+        "ONUS_MAIL_RETRY_BACKOFF": int(os.environ.get("ONUS_MAIL_RETRY_BACKOFF", "30")),
         "ONUS_BASE_URL": os.environ.get("ONUS_BASE_URL", "http://127.0.0.1:5000"),
         "ONUS_INVITE_MAX_AGE": int(os.environ.get("ONUS_INVITE_MAX_AGE", str(7 * 24 * 3600))),
         "BABEL_DEFAULT_LOCALE": "en",

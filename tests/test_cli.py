@@ -41,7 +41,8 @@ def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
         assert school.owner.name == "Sportschool De Sprint"
         assert school.builder.name == "Webbouwer"
         assert [m.address for m in school.mailboxes] == [
-            "info@sportschool-desprint.nl", "ledenadministratie@sportschool-desprint.nl",
+            "info@sportschool-desprint.nl",
+            "ledenadministratie@sportschool-desprint.nl",
             "trainers@sportschool-desprint.nl",
         ]
         assert [s.docroot for s in school.sites] == ["public_html"]
@@ -60,11 +61,25 @@ def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
 
 def test_create_hoster(app: Flask) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-hoster", "Hosting Noord", "Admin@Noord.example",
-                                 "--password", "a long password"])
+    result = runner.invoke(
+        args=[
+            "create-hoster",
+            "Hosting Noord",
+            "Admin@Noord.example",
+            "--password",
+            "a long password",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    twice = runner.invoke(args=["create-hoster", "Hosting Noord", "admin@noord.example",
-                                "--password", "a long password"])
+    twice = runner.invoke(
+        args=[
+            "create-hoster",
+            "Hosting Noord",
+            "admin@noord.example",
+            "--password",
+            "a long password",
+        ]
+    )
     assert twice.exit_code != 0 and "exists already" in twice.output
     with app.app_context():
         assert accounts.authenticate("admin@noord.example", "a long password") is not None
@@ -90,12 +105,16 @@ def test_onus_up_starts_panel_and_worker_on_the_embedded_default(tmp_path: Path)
     port = 5600 + os.getpid() % 300
     onus = Path(sys.executable).with_name("onus")
     process = subprocess.Popen(
-        [str(onus), "up", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [str(onus), "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
-        assert f"http://127.0.0.1:{port}/" in _wait_for_line(process, r"Onus is running at", deadline)
+        running = _wait_for_line(process, r"Onus is running at", deadline)
+        assert f"http://127.0.0.1:{port}/" in running
         setup = _wait_for_line(process, r"set the hoster's password at", deadline)
         link = setup.strip().rsplit(" ", 1)[-1]
         with urllib.request.urlopen(link, timeout=10) as page:
@@ -107,3 +126,6 @@ def test_onus_up_starts_panel_and_worker_on_the_embedded_default(tmp_path: Path)
     finally:
         process.terminate()
         process.wait(timeout=30)
+    # stopping the panel stops its worker and beat too: nothing is left running
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout == "", f"still running after stop: {left.stdout}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
@@ -34,6 +35,28 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str:
     return str(message["Message-ID"])
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed hand-off may succeed later: no connection, or a 4xx reply.
+
+    A 5xx reply (unknown recipient, refused sender) will be refused again; retrying only
+    delays the moment someone sees it.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _msg in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    # SMTPException is an OSError too: any other SMTP-level error is the server's answer
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def _render(template: str, **context: Any) -> str:
+    """A mail template, without the web's context processors: a worker has no request (and no
+    logged-in user) for them, and a mail has no use for the layout's navigation."""
+    return current_app.jinja_env.get_template(template).render(**context)
+
+
 def send_invitation_mail(invitation_id: int, link: str) -> str:
     invitation = db.session.get(Invitation, invitation_id)
     if invitation is None or invitation.accepted_at is not None:
@@ -41,6 +64,6 @@ def send_invitation_mail(invitation_id: int, link: str) -> str:
     with force_locale(invitation.party.language):
         context = {"invitation": invitation, "link": link}
         subject = _("You are invited to Onus for %(party)s", party=invitation.party.name)
-        text = render_template("emails/invitation.txt", **context)
-        html = render_template("emails/invitation.html", **context)
+        text = _render("emails/invitation.txt", **context)
+        html = _render("emails/invitation.html", **context)
     return send_mail(invitation.email, subject, text, html)

@@ -6,7 +6,16 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, flash, g, redirect, render_template, request, session
+from flask import (
+    abort,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -62,18 +71,11 @@ def scoped_or_404(model: type[M], object_id: Any) -> M:
         abort(404)
 
 
-def handle_form(
-    form: FlaskForm,
-    save: Callable[[], object],
-    success: str,
-    redirect_to: Callable[[Any], str],
-    template: str,
-    **context: Any,
-) -> PageResult:
-    """Validate, call the service, flash and redirect; else show the form with its errors.
-
-    A refused POST answers 400 so that nothing-was-saved is visible to scripts too.
-    """
+def submit(
+    form: FlaskForm, save: Callable[[], object], success: str, redirect_to: Callable[[Any], str]
+) -> Response | None:
+    """Validate and call the service: the redirect on success, else None with the reason
+    added to ``form.form_errors`` for the page to show."""
     if form.validate_on_submit():
         try:
             result = save()
@@ -82,6 +84,24 @@ def handle_form(
         else:
             flash(success, "success")
             return redirect(redirect_to(result))
+    return None
+
+
+def handle_form(
+    form: FlaskForm,
+    save: Callable[[], object],
+    success: str,
+    redirect_to: Callable[[Any], str],
+    template: str,
+    **context: Any,
+) -> PageResult:
+    """A form page: submit, or show the form with its errors.
+
+    A refused POST answers 400 so that nothing-was-saved is visible to scripts too.
+    """
+    done = submit(form, save, success, redirect_to)
+    if done is not None:
+        return done
     status = 400 if request.method == "POST" else 200
     return render_template(template, form=form, **context), status
 
@@ -99,7 +119,7 @@ def handle_action(action: Callable[[], object], success: str, redirect_to: str) 
 
 def inject_navigation() -> dict[str, Any]:
     """The acting party and the parties a person may switch to, for the layout."""
-    found = current_actor()
+    found = current_actor() if has_request_context() else None
     if found is None:
         return {"acting": None, "switchable": []}
     parties = parties_of(current_user)

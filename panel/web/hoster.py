@@ -30,7 +30,6 @@ from panel.models import (
     WorkerHeartbeat,
 )
 from panel.services import catalog, invitations, packages, parties
-from panel.services.errors import ServiceError
 from panel.services.scope import scoped
 from panel.web.common import (
     PageResult,
@@ -39,6 +38,7 @@ from panel.web.common import (
     handle_form,
     role_required,
     scoped_or_404,
+    submit,
 )
 from panel.web.forms import (
     AssignForm,
@@ -237,9 +237,8 @@ def party_edit(party_id: int) -> PageResult:
     )
 
 
-@bp.get("/parties/<int:party_id>")
-def party_detail(party_id: int) -> str:
-    party = _foreign_party(party_id)
+def _party_page(party: Party, status: int = 200, **forms: Any) -> tuple[str, int]:
+    """A client's or builder's page; a refused form is passed in to show its errors."""
     held = db.session.scalars(
         scoped(Assignment, actor())
         .where(Assignment.party_id == party.id)
@@ -250,52 +249,40 @@ def party_detail(party_id: int) -> str:
             Invitation.party_id == party.id, Invitation.accepted_at.is_(None)
         )
     ).all()
-    return render_template(
-        "hoster/party.html",
-        party=party,
-        held=held,
-        invitations=open_invitations,
-        contact_form=ContactForm(prefix="contact"),
-        invite_form=InviteForm(prefix="invite"),
-        confirm=ConfirmForm(),
-    )
-
-
-def _party_page(party: Party, status: int = 400, **forms: Any) -> tuple[str, int]:
-    """The party page again, with the form that was refused and its errors."""
     context: dict[str, Any] = {
         "contact_form": ContactForm(prefix="contact"),
         "invite_form": InviteForm(prefix="invite"),
         **forms,
     }
-    held = db.session.scalars(
-        scoped(Assignment, actor()).where(Assignment.party_id == party.id)
-    ).all()
-    return render_template(
+    page = render_template(
         "hoster/party.html",
         party=party,
         held=held,
-        invitations=[],
+        invitations=open_invitations,
         confirm=ConfirmForm(),
         **context,
-    ), status
+    )
+    return page, status
+
+
+@bp.get("/parties/<int:party_id>")
+def party_detail(party_id: int) -> tuple[str, int]:
+    return _party_page(_foreign_party(party_id))
 
 
 @bp.post("/parties/<int:party_id>/contacts")
 def contact_add(party_id: int) -> PageResult:
-    party = scoped_or_404(Party, party_id)
+    party = _foreign_party(party_id)
     form = ContactForm(prefix="contact")
-    if form.validate_on_submit():
-        try:
-            parties.add_contact(
-                actor(), party, form.kind.data or "", form.value.data or "", form.label.data or ""
-            )
-        except ServiceError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            flash(_("Contact added."), "success")
-            return redirect(url_for("hoster.party_detail", party_id=party.id))
-    return _party_page(party, contact_form=form)
+    done = submit(
+        form,
+        lambda: parties.add_contact(
+            actor(), party, form.kind.data or "", form.value.data or "", form.label.data or ""
+        ),
+        _("Contact added."),
+        lambda _c: url_for("hoster.party_detail", party_id=party.id),
+    )
+    return done or _party_page(party, 400, contact_form=form)
 
 
 @bp.post("/contacts/<int:contact_id>/delete")
@@ -312,7 +299,7 @@ def party_invite(party_id: int) -> PageResult:
     party = _foreign_party(party_id)
     form = InviteForm(prefix="invite")
     if not form.validate_on_submit():
-        return _party_page(party, invite_form=form)
+        return _party_page(party, 400, invite_form=form)
     invitation, token = invitations.invite(
         actor(),
         party,
@@ -423,15 +410,10 @@ def _package_post(
     package: Package, form_name: str, form: Any, save: Any, success: str
 ) -> PageResult:
     """A form on the package page: on success back to the page, else the page with errors."""
-    if form.validate_on_submit():
-        try:
-            save()
-        except ServiceError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            flash(success, "success")
-            return redirect(url_for("hoster.package_detail", package_id=package.id))
-    return _package_page(package, 400, **{form_name: form})
+    back = url_for("hoster.package_detail", package_id=package.id)
+    return submit(form, save, success, lambda _r: back) or _package_page(
+        package, 400, **{form_name: form}
+    )
 
 
 @bp.post("/packages/<int:package_id>/assign")
