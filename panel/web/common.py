@@ -18,11 +18,14 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from panel.extensions import db
+from panel.models import Assignment, Package
 from panel.services.accounts import actor_for, parties_of
 from panel.services.errors import NotFound, ServiceError
-from panel.services.scope import Actor, get_scoped
+from panel.services.scope import Actor, get_scoped, scoped
 
 M = TypeVar("M")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,11 +136,6 @@ def package_pages(bp: Any, kind: str) -> None:
     Both audiences see the same facts about the packages their party holds a role on;
     what differs is the template (an owner's page speaks plainer words).
     """
-    from sqlalchemy.orm import selectinload
-
-    from panel.extensions import db
-    from panel.models import Assignment, Package
-    from panel.services.scope import scoped
 
     @bp.before_request
     @role_required(kind)
