@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from typing import Any
 
 import click
@@ -19,6 +18,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from panel.extensions import db
+from workers import worker_command
 
 
 def _upgrade_database() -> None:
@@ -67,20 +67,14 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
     if not no_worker:
         schedule = os.path.join(current_app.instance_path, "celerybeat-schedule")
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "worker",
+            worker_command(
                 "-B",
                 "-s",
                 schedule,
                 "--pool=threads",
                 "--concurrency=2",
                 "--loglevel=INFO",
-            ],
+            )
         )
     server = create_server(current_app._get_current_object(), host=host, port=port, threads=8)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -131,22 +131,23 @@ def database() -> Iterator[DatabaseStates]:
         database._engine.dispose()
 
 
-@pytest.fixture
-def app(database: DatabaseStates) -> Iterator[Flask]:
-    """An app on an empty, migrated database."""
-    database.restore("empty")
+def _app_in_state(database: DatabaseStates, state: str) -> Iterator[Flask]:
+    database.restore(state)
     app = make_app(database)
     yield app
     close_app(app)
+
+
+@pytest.fixture
+def app(database: DatabaseStates) -> Iterator[Flask]:
+    """An app on an empty, migrated database."""
+    yield from _app_in_state(database, "empty")
 
 
 @pytest.fixture
 def world_app(database: DatabaseStates) -> Iterator[Flask]:
     """An app on the seeded world (two hosters, their builders, owners and packages)."""
-    database.restore("world")
-    app = make_app(database)
-    yield app
-    close_app(app)
+    yield from _app_in_state(database, "world")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -105,25 +106,21 @@ def test_invitation_sets_password_once_and_joins_the_party(world_app: Flask, wor
     client = https_client(world_app)
     page = client.get(f"/invite/{token}")
     assert page.status_code == 200 and "newcomer@elsewhere.example" in page.get_data(as_text=True)
-    short = client.post(
-        f"/invite/{token}",
-        data={
-            "csrf_token": csrf_token(client, f"/invite/{token}"),
-            "name": "Newcomer",
-            "password": "short",
-            "confirm": "short",
-        },
-    )
-    assert short.status_code == 400
-    response = client.post(
-        f"/invite/{token}",
-        data={
-            "csrf_token": csrf_token(client, f"/invite/{token}"),
-            "name": "Newcomer",
-            "password": "a long enough password",
-            "confirm": "a long enough password",
-        },
-    )
+
+    def accept(password: str) -> Any:
+        token_field = csrf_token(client, f"/invite/{token}")
+        return client.post(
+            f"/invite/{token}",
+            data={
+                "csrf_token": token_field,
+                "name": "Newcomer",
+                "password": password,
+                "confirm": password,
+            },
+        )
+
+    assert accept("short").status_code == 400
+    response = accept("a long enough password")
     assert response.status_code == 302
     assert client.get("/client/").status_code == 200
     with world_app.app_context():

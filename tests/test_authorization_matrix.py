@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from panel.extensions import db
 from tests.conftest import DatabaseStates, close_app, https_client, make_app, row_counts
-from tests.world import LOGINS, PASSWORD, ROLES, World
+from tests.world import LOGINS, PASSWORD, PLAN_FORM, ROLES, World
 
 LOGIN, FORBIDDEN, MISSING, REFUSED = "login", "forbidden", "missing", "refused"
 OK, CHANGED = "ok", "changed"
@@ -47,15 +47,7 @@ def none(_w: World, _r: str) -> dict[str, Any]:
 
 
 def plan_data(name: str) -> Data:
-    return lambda _w, _r: {
-        "name": name,
-        "storage_quota_bytes": "200 MiB",
-        "mailbox_count": "5",
-        "default_mailbox_quota_bytes": "50 MiB",
-        "notice_percent": "80",
-        "warning_percent": "90",
-        "critical_percent": "100",
-    }
+    return lambda _w, _r: {**PLAN_FORM, "name": name}
 
 
 def node_data(_w: World, _r: str) -> dict[str, Any]:

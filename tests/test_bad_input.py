@@ -9,17 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token, https_client, login, row_counts
-from tests.world import LOGINS, PASSWORD, World
-
-GOOD_PLAN = {
-    "name": "Plan X",
-    "storage_quota_bytes": "200 MiB",
-    "mailbox_count": "5",
-    "default_mailbox_quota_bytes": "50 MiB",
-    "notice_percent": "80",
-    "warning_percent": "90",
-    "critical_percent": "100",
-}
+from tests.world import LOGINS, PASSWORD, PLAN_FORM, World
 
 
 @pytest.fixture
@@ -61,7 +51,7 @@ def test_plan_form(
         hoster,
         "/hoster/plans/new",
         "/hoster/plans/new",
-        {**GOOD_PLAN, **changes},
+        {**PLAN_FORM, **changes},
         message,
     )
 
@@ -72,7 +62,7 @@ def test_duplicate_plan_name_is_explained(world_app: Flask, hoster: FlaskClient)
         hoster,
         "/hoster/plans/new",
         "/hoster/plans/new",
-        {**GOOD_PLAN, "name": "Plan one"},
+        {**PLAN_FORM, "name": "Plan one"},
         "A plan named Plan one exists already.",
     )
 
@@ -219,7 +209,7 @@ def test_removing_a_domain_in_use_is_refused_with_a_reason(
 
 def test_oversized_request_is_refused(world_app: Flask, hoster: FlaskClient) -> None:
     before = row_counts(world_app)
-    response = hoster.post("/hoster/plans/new", data={**GOOD_PLAN, "name": "x" * (3 * 2**20)})
+    response = hoster.post("/hoster/plans/new", data={**PLAN_FORM, "name": "x" * (3 * 2**20)})
     assert response.status_code == 413
     assert row_counts(world_app) == before
 

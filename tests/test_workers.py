@@ -16,7 +16,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from panel.services.scope import Actor
 from tests.conftest import DatabaseStates, close_app, csrf_token, https_client, login, make_app
 from tests.smtp import Received, SMTPSink, free_port
 from tests.world import LOGINS, PASSWORD, World
+from workers import worker_command
 from workers.tasks import record_heartbeat, send_invitation
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +73,7 @@ class Worker:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "worker",
+            worker_command(
                 "--pool=solo",
                 "--loglevel=INFO",
                 "-Q",
@@ -90,7 +84,7 @@ class Worker:
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
-            ],
+            ),
             cwd=PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -40,6 +40,17 @@ LOGINS = {
 }
 ROLES = ["anonymous", *LOGINS]
 
+# A valid plan as the plan form posts it.
+PLAN_FORM = {
+    "name": "Plan X",
+    "storage_quota_bytes": "200 MiB",
+    "mailbox_count": "5",
+    "default_mailbox_quota_bytes": "50 MiB",
+    "notice_percent": "80",
+    "warning_percent": "90",
+    "critical_percent": "100",
+}
+
 
 def _person(party: Party, email: str, name: str) -> None:
     user = User(email=email, name=name, password_hash=accounts.hash_password(PASSWORD))

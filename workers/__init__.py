@@ -6,6 +6,7 @@ so a worker reads the same ``ONUS_*`` settings as the web.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,11 @@ def init_celery(app: Flask) -> Celery:
     import workers.tasks  # noqa: F401  (registers the tasks)
 
     return celery_app
+
+
+def worker_command(*options: str) -> list[str]:
+    """The command line that starts a Celery worker for this app, with ``options``."""
+    return [sys.executable, "-m", "celery", "-A", "workers", "worker", *options]
 
 
 def __getattr__(name: str) -> Celery:
