@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import click
@@ -96,14 +97,22 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
 @click.option("--password", help="Password for every demo login (default: a random one).")
 @with_appcontext
 def demo_command(password: str | None) -> None:
-    """Load the story of DESIGN.md as data and print the logins."""
+    """Load the story of DESIGN.md as data and files, queue its measurement, print the logins."""
+    from panel.models import HostingNode
     from panel.services import demo
+    from panel.services.measurement import node_queue
+    from workers.tasks import measure_node
 
     _upgrade_database()
-    logins = demo.load_story(password)
+    story = demo.load_story(password, Path(current_app.instance_path) / "demo-node")
+    node = db.session.get(HostingNode, story.node_id)
+    assert node is not None
+    queue = node_queue(node, current_app.config["ONUS_NODE_QUEUES"])
+    measure_node.apply_async(args=[node.id], queue=queue)
     click.echo("Demo logins (email / password / role):")
-    for login in logins:
+    for login in story.logins:
         click.echo(f"  {login.email:32} {login.password:24} {login.role}")
+    click.echo("The demo node's files are being measured by the worker (onus up runs one).")
 
 
 @click.command("create-hoster")
@@ -123,8 +132,29 @@ def create_hoster_command(name: str, email: str, password: str) -> None:
     click.echo(f"Hoster {name} created; {email} can log in.")
 
 
+@click.command("scan")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option("--layout", type=click.Choice(["cpanel", "vmail"]), help="Default: detect.")
+def scan_command(path: str, as_json: bool, layout: str | None) -> None:
+    """Measure PATH (a Maildir, a docroot or an account home) without a database."""
+    import json
+
+    from panel.measure import scan_path
+    from panel.measure.summary import summary_lines
+
+    try:
+        report = scan_path(path, layout)
+    except OSError as exc:
+        raise click.ClickException(f"cannot scan {path}: {exc.strerror or exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(summary_lines(report)))
+
+
 def register_cli(app: Flask) -> None:
-    for command in (up_command, demo_command, create_hoster_command):
+    for command in (up_command, demo_command, create_hoster_command, scan_command):
         app.cli.add_command(command)
 
 

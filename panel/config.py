@@ -85,6 +85,13 @@ def load_settings() -> dict[str, object]:
         "ONUS_MAIL_FROM": os.environ.get("ONUS_MAIL_FROM", "onus@localhost"),
         # First retry delay (seconds) after a failed SMTP hand-off; it doubles per retry.
         "ONUS_MAIL_RETRY_BACKOFF": int(os.environ.get("ONUS_MAIL_RETRY_BACKOFF", "30")),
+        # Measuring: a worker on a hosting node consumes the queue node.<name> when per-node
+        # queues are on (production); the embedded worker takes everything from one queue.
+        "ONUS_NODE_QUEUES": _env_bool("ONUS_NODE_QUEUES", False),
+        "ONUS_MEASURE_EVERY": int(os.environ.get("ONUS_MEASURE_EVERY", str(4 * 3600))),
+        "ONUS_SCAN_CACHE_DIR": os.environ.get("ONUS_SCAN_CACHE_DIR", str(folder / "scan-cache")),
+        "ONUS_MYSQL_URL": os.environ.get("ONUS_MYSQL_URL", ""),
+        "ONUS_POSTGRES_URL": os.environ.get("ONUS_POSTGRES_URL", ""),
         "ONUS_BASE_URL": os.environ.get("ONUS_BASE_URL", "http://127.0.0.1:5000"),
         "ONUS_INVITE_MAX_AGE": int(os.environ.get("ONUS_INVITE_MAX_AGE", str(7 * 24 * 3600))),
         "BABEL_DEFAULT_LOCALE": "en",

@@ -235,6 +235,11 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
         package_data,
         HOSTER_WRITE,
     ),
+    ("/hoster/packages/<int:package_id>/measure", "POST"): (
+        "/hoster/packages/{package}/measure",
+        none,
+        HOSTER_READ,
+    ),
     ("/hoster/packages/<int:package_id>/assign", "POST"): (
         "/hoster/packages/{package}/assign",
         lambda w, _r: {"assign-role": "builder", "assign-party_id": w.other_builder},

@@ -31,9 +31,9 @@ from sqlalchemy import select
 
 from panel.config import load_settings
 from panel.extensions import db
-from panel.models import Invitation, Party, User, WorkerHeartbeat
+from panel.models import Invitation, Package, PackageUsage, Party, User, WorkerHeartbeat
 from panel.models.base import utcnow
-from panel.services import invitations
+from panel.services import catalog, invitations
 from panel.services.scope import Actor
 from tests.conftest import DatabaseStates, close_app, csrf_token, https_client, login, make_app
 from tests.smtp import Received, SMTPSink, free_port
@@ -54,7 +54,14 @@ NAME = "Ivy <b>Invitee</b>"  # HTML in a name must reach the HTML part escaped
 class Worker:
     """``celery -A workers worker`` in a subprocess, its output in a log file."""
 
-    def __init__(self, log_path: Path, database_url: str, queue: str, mail_port: int) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        database_url: str,
+        queue: str,
+        mail_port: int,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         env = {
             **os.environ,  # ONUS_INSTANCE_PATH (the shared secret key), ONUS_BROKER_URL, ...
             "ONUS_DATABASE_URL": database_url,
@@ -69,6 +76,7 @@ class Worker:
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p
             ),
+            **(settings or {}),
         }
         self.log_path = log_path
         self._log = log_path.open("wb")
@@ -178,13 +186,21 @@ def queue(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def start_worker(
     tmp_path: Path, database: DatabaseStates, queue: str, stopping: list[Worker]
-) -> Iterator[Callable[[int], Worker]]:
+) -> Iterator[Callable[..., Worker]]:
     """Starts a ready worker on this test's queue, mailing to 127.0.0.1:<port>; every one is
     told to stop when the test ends."""
     started: list[Worker] = []
 
-    def start(mail_port: int) -> Worker:
-        worker = Worker(tmp_path / f"worker-{len(started)}.log", database.url, queue, mail_port)
+    def start(
+        mail_port: int, own_queue: str | None = None, settings: dict[str, str] | None = None
+    ) -> Worker:
+        worker = Worker(
+            tmp_path / f"worker-{len(started)}.log",
+            database.url,
+            own_queue or queue,
+            mail_port,
+            settings,
+        )
         started.append(worker)
         stopping.append(worker)
         worker.wait_ready()
@@ -384,3 +400,59 @@ def test_the_invite_form_has_the_worker_mail_the_link(
             select(Invitation).where(Invitation.email == "colleague@elsewhere.example")
         ).one()
         assert invitation.accepted_at is None
+
+
+def test_measure_now_runs_on_the_nodes_own_queue(
+    panel: Flask, start_worker: Callable[..., Worker], queue: str, tmp_path: Path
+) -> None:
+    """A node's worker consumes node.<name>; "measure now" lands there and the figures of
+    the files on that node reach the panel's database."""
+    home = tmp_path / "node" / "home" / "alpha"
+    maildir = home / "mail" / "alpha.example" / "info"
+    for folder in ("cur", "new", "tmp"):
+        (maildir / folder).mkdir(parents=True)
+    (maildir / "new" / "1700000000.M1P1.node,S=3000").write_bytes(b"x" * 3000)
+    (maildir / "cur" / "1700000001.M2P1.node:2,S").write_bytes(b"y" * 5000)
+    (home / "public_html").mkdir()
+    (home / "public_html" / "index.html").write_bytes(b"<p>hello</p>" * 100)
+    with panel.app_context():
+        world = World.load()
+        node = catalog.save_node(
+            hoster_actor(world),
+            None,
+            {
+                "name": queue,
+                "layout": "cpanel",
+                "home_template": f"{tmp_path}/node/home/{{package}}",
+                "mail_template": "",
+                "docroot_template": "",
+            },
+        )
+        package = db.session.get(Package, world.package)
+        package.node_id = node.id
+        db.session.commit()
+        package_id = package.id
+    panel.config["ONUS_NODE_QUEUES"] = True
+    worker = start_worker(
+        0,
+        f"node.{queue}",
+        {
+            "ONUS_NODE_QUEUES": "1",
+            "ONUS_SCAN_CACHE_DIR": str(tmp_path / "cache"),
+        },
+    )
+    client = https_client(panel)
+    login(client, LOGINS["hoster"], PASSWORD)
+    page = f"/hoster/packages/{package_id}"
+    response = client.post(f"{page}/measure", data={"csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+
+    wait_for_log(worker, r"measure_package\[([0-9a-f-]+)\] succeeded", timeout=TASK_TIMEOUT)
+    with panel.app_context():
+        latest = db.session.get(PackageUsage, package_id)
+        assert latest is not None
+        assert latest.mail_bytes == 8000 and latest.site_bytes == 1200
+        assert latest.report["mailboxes"]["info@alpha.example"]["messages"] == 2
+    assert (tmp_path / "cache" / f"package-{package_id}.cache").exists()
+    text = client.get(page).get_data(as_text=True)
+    assert "7.8 KiB" in text and "info@alpha.example" in text

@@ -30,6 +30,14 @@ def init_celery(app: Flask) -> Celery:
             "task": "workers.tasks.record_heartbeat",
             "schedule": timedelta(seconds=60),
         },
+        "measure-all-nodes": {
+            "task": "workers.tasks.measure_all",
+            "schedule": timedelta(seconds=app.config["ONUS_MEASURE_EVERY"]),
+        },
+        "downsample-usage": {
+            "task": "workers.tasks.downsample_usage",
+            "schedule": timedelta(hours=24),
+        },
     }
     celery_app.Task = FlaskTask
     celery_app.set_default()

@@ -14,6 +14,7 @@ from panel.models.hosting import (
     Site,
 )
 from panel.models.party import Contact, ContactKind, Invitation, Membership, Party, PartyKind, User
+from panel.models.usage import PackageUsage, UsageSample
 from panel.models.worker import WorkerHeartbeat
 
 __all__ = [
@@ -29,11 +30,13 @@ __all__ = [
     "Membership",
     "Package",
     "PackageStatus",
+    "PackageUsage",
     "Party",
     "PartyKind",
     "Plan",
     "Role",
     "Site",
+    "UsageSample",
     "User",
     "WorkerHeartbeat",
 ]

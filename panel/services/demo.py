@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
 
 from panel.extensions import db
-from panel.models import Membership, Party, PartyKind, User
+from panel.hostingtree import build_story_tree
+from panel.models import HostingNode, Membership, Party, PartyKind, User
 from panel.services import accounts, catalog, packages, parties
 from panel.services.scope import Actor
 
@@ -61,9 +65,18 @@ PACKAGES = [
 ]
 
 
-def load_story(password: str | None, node_root: str | None = None) -> list[DemoLogin]:
-    """Create the story's parties, plan, node and packages (once); set every login's password."""
+@dataclass(frozen=True)
+class DemoStory:
+    logins: list[DemoLogin]
+    node_id: int
+
+
+def load_story(password: str | None, node_root: Path) -> DemoStory:
+    """Create the story's parties, plan, node and packages (once), and its hosting tree on
+    disk under ``node_root`` (once); set every login's password."""
     password = password or secrets.token_urlsafe(12)
+    if not (node_root / "home").exists():
+        build_story_tree(node_root)
     _kind, hoster_name, hoster_lang, hoster_email, hoster_person = PEOPLE[0]
     hoster_user = accounts.find_user(hoster_email)
     if hoster_user is None:
@@ -78,10 +91,14 @@ def load_story(password: str | None, node_root: str | None = None) -> list[DemoL
         assert user is not None, email
         user.password_hash = accounts.hash_password(password)
     db.session.commit()
-    return [DemoLogin(email, password, " + ".join(kinds)) for email, kinds in roles.items()]
+    node_id = db.session.scalars(
+        select(HostingNode.id).where(HostingNode.hoster_id == hoster_user.memberships[0].party_id)
+    ).one()
+    logins = [DemoLogin(email, password, " + ".join(kinds)) for email, kinds in roles.items()]
+    return DemoStory(logins, node_id)
 
 
-def _build_tenancy(hoster_user: User, password: str, node_root: str | None) -> None:
+def _build_tenancy(hoster_user: User, password: str, node_root: Path) -> None:
     hoster = hoster_user.memberships[0].party
     actor = Actor.for_membership(hoster_user, hoster)
     by_name: dict[str, Party] = {hoster.name: hoster}
@@ -114,14 +131,13 @@ def _build_tenancy(hoster_user: User, password: str, node_root: str | None) -> N
             "critical_percent": 100,
         },
     )
-    root = node_root or "/home"
     node = catalog.save_node(
         actor,
         None,
         {
             "name": "node1",
             "layout": "cpanel",
-            "home_template": f"{root}/{{package}}",
+            "home_template": f"{node_root}/home/{{package}}",
             "mail_template": "",
             "docroot_template": "",
         },

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from panel.extensions import db
 from panel.models import Assignment, Package
+from panel.services import usage
 from panel.services.accounts import actor_for, parties_of
 from panel.services.errors import NotFound, ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
@@ -155,10 +156,12 @@ def package_pages(bp: Any, kind: str) -> None:
             )
             .order_by(Package.name)
         ).all()
-        return render_template(f"{bp.name}/dashboard.html", packages=rows)
+        return render_template(
+            f"{bp.name}/dashboard.html", packages=rows, usage=usage.views_of(rows)
+        )
 
     @bp.get("/packages/<int:package_id>")
     def package_detail(package_id: int) -> str:
-        return render_template(
-            f"{bp.name}/package.html", package=scoped_or_404(Package, package_id)
-        )
+        package = scoped_or_404(Package, package_id)
+        figures = usage.views_of([package])[package.id]
+        return render_template(f"{bp.name}/package.html", package=package, usage=figures)

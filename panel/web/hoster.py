@@ -29,7 +29,8 @@ from panel.models import (
     Site,
     WorkerHeartbeat,
 )
-from panel.services import catalog, invitations, packages, parties
+from panel.services import catalog, invitations, packages, parties, usage
+from panel.services.measurement import node_queue
 from panel.services.scope import scoped
 from panel.web.common import (
     PageResult,
@@ -57,6 +58,7 @@ from panel.web.forms import (
     field_values,
     options,
 )
+from workers.tasks import measure_package, send_invitation
 
 bp = Blueprint("hoster", __name__, url_prefix="/hoster")
 AUDIT_PAGE_SIZE = 50
@@ -99,9 +101,11 @@ def dashboard() -> str:
             | Package.id.in_(select(Domain.package_id).where(Domain.name.contains(query)))
         )
     heartbeat = db.session.scalar(select(func.max(WorkerHeartbeat.last_seen)))
+    rows = db.session.scalars(stmt).all()
     return render_template(
         "hoster/dashboard.html",
-        packages=db.session.scalars(stmt).all(),
+        packages=rows,
+        usage=usage.views_of(rows),
         query=query,
         heartbeat=heartbeat,
         confirm=ConfirmForm(),
@@ -308,8 +312,6 @@ def party_invite(party_id: int) -> PageResult:
         current_app.config["SECRET_KEY"],
     )
     link = url_for("auth.accept_invitation", token=token, _external=True)
-    from workers.tasks import send_invitation
-
     send_invitation.delay(invitation.id, link)
     flash(
         _(
@@ -398,7 +400,9 @@ def _package_forms(package: Package) -> dict[str, Any]:
 
 def _package_page(package: Package, status: int = 200, **forms: Any) -> tuple[str, int]:
     context = {**_package_forms(package), **forms}
-    return render_template("hoster/package.html", package=package, **context), status
+    figures = usage.views_of([package])[package.id]
+    page = render_template("hoster/package.html", package=package, usage=figures, **context)
+    return page, status
 
 
 @bp.get("/packages/<int:package_id>")
@@ -414,6 +418,16 @@ def _package_post(
     return submit(form, save, success, lambda _r: back) or _package_page(
         package, 400, **{form_name: form}
     )
+
+
+@bp.post("/packages/<int:package_id>/measure")
+def package_measure(package_id: int) -> Response:
+    """Measure now: the package's node worker scans it and records the figures."""
+    package = scoped_or_404(Package, package_id)
+    queue = node_queue(package.node, current_app.config["ONUS_NODE_QUEUES"])
+    measure_package.apply_async(args=[package.id], queue=queue)
+    flash(_("Measurement queued; the figures appear when the node's worker has run it."), "success")
+    return redirect(url_for("hoster.package_detail", package_id=package.id))
 
 
 @bp.post("/packages/<int:package_id>/assign")

@@ -15,6 +15,23 @@ LABELS: dict[str, Any] = {
     "active": _l("active"),
     "suspended": _l("suspended"),
     "cancelled": _l("cancelled"),
+    # shares of a package's storage and parts of a site
+    "mail": _l("mail"),
+    "site": _l("website"),
+    "databases": _l("databases"),
+    "other": _l("other"),
+    "free": _l("free"),
+    "core": _l("CMS core"),
+    "plugins": _l("plugins"),
+    "themes": _l("themes"),
+    "uploads": _l("uploads"),
+    "backups": _l("backups"),
+    "cache": _l("cache"),
+    "wordpress": "WordPress",
+    "joomla": "Joomla",
+    "drupal": "Drupal",
+    "opencart": "OpenCart",
+    "static": _l("static site"),
 }
 
 
