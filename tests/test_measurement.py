@@ -14,7 +14,7 @@ from sqlalchemy import select
 from panel.extensions import db
 from panel.hostingtree import build_story_tree
 from panel.measure.units import format_size
-from panel.models import HostingNode, Package, PackageUsage, UsageSample, User
+from panel.models import HostedDatabase, HostingNode, Package, PackageUsage, UsageSample, User
 from panel.services import demo, measurement
 from tests.conftest import https_client, login
 
@@ -153,16 +153,15 @@ def test_pages_show_the_measured_figures(
         info = latest.report["mailboxes"]["info@sportschool-desprint.nl"]
         largest = latest.report["sites"]["public_html"]["largest"][0]["path"]
         school_id = school.id
+        for user in db.session.scalars(select(User)):  # the demo's people read Dutch
+            user.language = "en"
+        db.session.commit()
     hoster = https_client(app)
     login(hoster, "hoster@snelhost.example", PASSWORD)
     page = hoster.get(f"/hoster/packages/{school_id}").get_data(as_text=True)
     assert f"{total} of {quota} used" in page
     assert format_size(info["bytes"]) in page and largest in page
     assert f"{total} (" in hoster.get("/hoster/").get_data(as_text=True)
-    with app.app_context():
-        for user in db.session.scalars(select(User)):
-            user.language = "en"
-        db.session.commit()
     owner = https_client(app)
     login(owner, "directie@sprint-post.example", PASSWORD)
     owners = owner.get(f"/client/packages/{school_id}").get_data(as_text=True)
@@ -171,3 +170,43 @@ def test_pages_show_the_measured_figures(
     login(builder, "jan@webbouwer.example", PASSWORD)
     builders = builder.get(f"/builder/packages/{school_id}").get_data(as_text=True)
     assert largest in builders
+
+
+def test_database_sizes_come_from_the_node_database_server(
+    story: tuple[Flask, int, measurement.NodeSettings],
+) -> None:
+    """With the node's MariaDB configured, a package's database is measured and counted."""
+    import pymysql
+
+    app, _node_id, settings = story
+    name = f"onus_measure_{os.getpid()}"
+    server = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    try:
+        with server.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}`")
+            cursor.execute(f"CREATE TABLE `{name}`.signups (id INT PRIMARY KEY, body TEXT)")
+            cursor.executemany(
+                f"INSERT INTO `{name}`.signups VALUES (%s, %s)",
+                [(i, os.urandom(500).hex()) for i in range(1000)],
+            )
+            cursor.execute(f"ANALYZE TABLE `{name}`.signups")
+        with app.app_context():
+            school = db.session.scalars(select(Package).where(Package.name == "sprint")).one()
+            db.session.add(HostedDatabase(package_id=school.id, name=name, engine="mysql"))
+            db.session.commit()
+            with_server = measurement.NodeSettings(
+                settings.cache_dir, "mysql://root@127.0.0.1:3306/", None
+            )
+            latest = measurement.measure_package(school, with_server)
+            measured = latest.report["databases"][name]
+            assert measured["error"] is None and measured["bytes"] >= 1000 * 1000
+            assert latest.database_bytes == measured["bytes"]
+            files = latest.mail_bytes + latest.site_bytes + latest.other_bytes
+            assert latest.total_bytes == files + measured["bytes"]
+            assert latest.report["databases"]["wp_sprint"]["error"] == (
+                "no such database on the server"
+            )
+    finally:
+        with server.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        server.close()

@@ -193,8 +193,12 @@ def scan_path(
 ) -> dict[str, Any]:
     """What ``onus scan PATH`` shows: a Maildir, a docroot, a cPanel account home or a vmail
     root (``layout`` "cpanel" or "vmail"; None detects). Raises FileNotFoundError or
-    NotADirectoryError when ``path`` is not a folder."""
-    root = _abs(path)
+    NotADirectoryError when ``path`` is not a folder.
+
+    ``path`` itself is followed if it is a symlink (it is what was asked for); nothing in
+    it is. The ``scan_*`` functions do not follow their roots either: a package's configured
+    docroot that its owner turned into a symlink is reported, not measured."""
+    root = os.path.realpath(_abs(path))  # the folder asked for, even through a symlink
     kind = lstat_kind(root)
     if kind is None:
         raise FileNotFoundError(errno.ENOENT, "no such folder", root)

@@ -29,6 +29,15 @@ Signature = tuple[tuple[str, int, int, int], ...]
 Ident = tuple[int, int, int]  # st_dev, st_ino, stamp (mtime and ctime: see walk.stamp)
 # A Maildir level's names: cur/new, tmp, other folders, files, ".Name" folders, is it a
 # folder, and (reason, name) of symlinks and special files in it.
+# A whole mailbox: its levels with their identities, then (kind, path, label) of every
+# entry to stat again, its labels in order, its maildirsize path and its odd entries.
+BoxSnapshot = tuple[
+    tuple[tuple[str, "Ident"], ...],
+    tuple[tuple[int, str, str | None], ...],
+    tuple[str | None, ...],
+    str | None,
+    tuple[tuple[str, str], ...],
+]
 Snapshot = tuple[
     tuple[str, ...],
     tuple[str, ...],
@@ -40,13 +49,13 @@ Snapshot = tuple[
 ]
 
 _FORMAT = "onus-scan-cache"
-_VERSION = 2
+_VERSION = 4
 
 
 class CallRecord:
     """One call's message folders: their listings and, if complete, the call's figures."""
 
-    __slots__ = ("dirs", "empty", "levels", "shares", "signature")
+    __slots__ = ("boxes", "dirs", "empty", "levels", "quota", "shares", "signature")
 
     def __init__(
         self,
@@ -55,6 +64,8 @@ class CallRecord:
         dirs: dict[str, Listing],
         empty: dict[str, Ident] | None = None,
         levels: dict[str, tuple[Ident, Snapshot]] | None = None,
+        quota: dict[str, tuple[Ident, dict[str, Any]]] | None = None,
+        boxes: dict[str, BoxSnapshot] | None = None,
     ) -> None:
         self.signature = signature
         self.shares = shares
@@ -62,6 +73,10 @@ class CallRecord:
         self.empty: dict[str, Ident] = empty if empty is not None else {}  # empty folders
         # Maildir roots and .Folders as last listed
         self.levels: dict[str, tuple[Ident, Snapshot]] = levels if levels is not None else {}
+        # maildirsize files as last parsed, by (st_ino, st_size, stamp)
+        self.quota: dict[str, tuple[Ident, dict[str, Any]]] = quota if quota is not None else {}
+        # whole mailboxes whose every level was reusable: replayed in one pass
+        self.boxes: dict[str, BoxSnapshot] = boxes if boxes is not None else {}
 
 
 class _NoGlobals(pickle.Unpickler):
@@ -112,6 +127,8 @@ class ScanCache:
                 },
                 record.empty,
                 record.levels,
+                record.quota,
+                record.boxes,
             )
             for key, record in self._calls.items()
         }
@@ -126,7 +143,7 @@ class ScanCache:
             fmt, version, calls = _NoGlobals(io.BytesIO(data)).load()
             if fmt != _FORMAT or version != _VERSION:
                 return cache
-            for key, (signature, shares, dirs, empty, levels) in calls.items():
+            for key, (signature, shares, dirs, empty, levels, quota, boxes) in calls.items():
                 listings: dict[str, Listing] = {}
                 for path, (dev, ino, mtime, raw_inodes, raw_sizes, count, links) in dirs.items():
                     inodes = array("Q")
@@ -148,8 +165,12 @@ class ScanCache:
                 levels = {
                     str(p): (_ident(ident), _snapshot(snap)) for p, (ident, snap) in levels.items()
                 }
+                quota = {
+                    str(p): (_ident(ident), _quota(parsed)) for p, (ident, parsed) in quota.items()
+                }
+                boxes = {str(p): _box(snapshot) for p, snapshot in boxes.items()}
                 cache._calls[(str(key[0]), str(key[1]))] = CallRecord(
-                    signature, shares, listings, empty, levels
+                    signature, shares, listings, empty, levels, quota, boxes
                 )
         except Exception:  # any damage means: start afresh
             return cls()
@@ -175,4 +196,33 @@ def _snapshot(value: Any) -> Snapshot:
         _names(candidates),
         bool(is_folder),
         tuple((str(reason), str(name)) for reason, name in odd),
+    )
+
+
+def _optional(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _quota(value: Any) -> dict[str, Any]:
+    return {
+        "bytes": int(value["bytes"]),
+        "messages": int(value["messages"]),
+        "quota_bytes": _optional(value["quota_bytes"]),
+        "quota_messages": _optional(value["quota_messages"]),
+        "invalid_lines": int(value["invalid_lines"]),
+    }
+
+
+def _label(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _box(value: Any) -> BoxSnapshot:
+    levels, entries, labels, maildirsize, odd = value
+    return (
+        tuple((str(path), _ident(ident)) for path, ident in levels),
+        tuple((int(kind), str(path), _label(label)) for kind, path, label in entries),
+        tuple(_label(label) for label in labels),
+        _label(maildirsize),
+        tuple((str(reason), str(path)) for reason, path in odd),
     )

@@ -14,7 +14,7 @@ first one measured (INBOX, then folders by name).
 
 Speed: message sizes come from Dovecot's ``,S=<size>`` in the file name and inode numbers
 from ``getdents`` (``DirEntry.inode()``), so a message costs no ``stat``. The first named
-file of every folder and every 16th after it are checked with a real ``stat``; on any
+file of every folder and every 64th after it are checked with a real ``stat``; on any
 mismatch (a tool that lies, compressed mail, overlayfs inode numbers) the whole folder is
 measured by ``stat``. Files without ``S=`` are measured by ``stat``. ``measured_by`` says
 how many messages were measured which way.
@@ -23,13 +23,22 @@ how many messages were measured which way.
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import re
 from array import array
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
-from panel.measure.cache import CallRecord, Ident, Listing, ScanCache, Share, Snapshot
+from panel.measure.cache import (
+    BoxSnapshot,
+    CallRecord,
+    Ident,
+    Listing,
+    ScanCache,
+    Share,
+    Snapshot,
+)
 from panel.measure.walk import (
     O_DIR,
     S_IFMT,
@@ -46,12 +55,13 @@ from panel.measure.walk import (
 
 INBOX = "INBOX"
 OTHER = None  # label of what lies at the mailbox root outside any folder
-SAMPLE_MASK = 15  # check the first named file and every 16th after it with a real stat
+SAMPLE_MASK = 63  # check the first named file and every 64th after it with a real stat
 CHUNK = 8192  # directory entries held at once
 MAX_DIGITS = 15  # a larger S= is no size (and would not fit the cache's arrays)
 # The first valid ",S=<digits>" of a name, then the rest of that name.
 _NAMED = re.compile(r",S=([0-9]{1,15})(?=[,:/]|$)[^/]*")
 MESSAGE_DIRS = ("cur", "new")
+_MSG, _DIR, _FILE = 0, 1, 2  # kinds of entries in a mailbox snapshot
 S_IFDIR = 0o040000
 _ODD = {"symlink": "not followed", "special": "not a regular file"}
 MAILDIRSIZE_LIMIT = 1024 * 1024
@@ -101,6 +111,7 @@ class Mailbox:
         "messages",
         "missing",
         "msgdirs",
+        "msgfolders",
         "named",
         "path",
         "problems",
@@ -116,8 +127,9 @@ class Mailbox:
         self.missing = False
         self.totals: dict[str | None, list[int]] = {INBOX: [0, 0]}
         self.messages: dict[str | None, int] = {INBOX: 0}
-        # message folders: (path, folder, st_dev, st_ino, stamp): see walk.stamp
-        self.msgdirs: list[tuple[str, str, int, int, int]] = []
+        # message folders: (path, st_dev, st_ino, stamp) (see walk.stamp), and their folders
+        self.msgdirs: list[tuple[str, int, int, int]] = []
+        self.msgfolders: list[str] = []
         # the rest, always looked at: folders (with their identity if known) and files (with
         # the lstat taken while listing their parent)
         self.rest_dirs: list[tuple[str, str | None, Ident | None]] = []
@@ -172,28 +184,34 @@ def _from_snapshot(box: Mailbox, path: str, snapshot: Snapshot, at_root: bool) -
     prefix = path + "/"
     lstat = os.lstat
     try:
+        add = level.msgdirs.append
         for name in msgnames:
-            info = lstat(prefix + name)
+            full = prefix + name
+            info = lstat(full)
             if info.st_mode & S_IFMT != S_IFDIR:
                 return None
-            level.msgdirs.append((prefix + name, info.st_dev, info.st_ino, stamp(info)))
+            add((full, info.st_dev, info.st_ino, stamp(info)))
         for names, into in ((tmpnames, level.tmp), (dirnames, level.dirs)):
             for name in names:
-                info = lstat(prefix + name)
+                full = prefix + name
+                info = lstat(full)
                 if info.st_mode & S_IFMT != S_IFDIR:
                     return None
-                into.append((prefix + name, (info.st_dev, info.st_ino, stamp(info))))
+                into.append((full, (info.st_dev, info.st_ino, stamp(info))))
+        add_file = level.files.append
         for name in filenames:
-            info = lstat(prefix + name)
+            full = prefix + name
+            info = lstat(full)
             if info.st_mode & S_IFMT != S_IFREG:
                 return None
-            level.files.append((prefix + name, info))
+            add_file((full, info))
     except OSError:
         return None  # changed under us: a real listing will tell
     level.candidates = list(candidates)
     level.is_folder = is_folder
     if at_root and "maildirsize" in filenames:
         box.maildirsize = prefix + "maildirsize"
+    level.odd = list(odd)
     for reason, name in odd:
         box.problems.add(reason, prefix + name, _ODD[reason])
     return level
@@ -235,7 +253,10 @@ def _list_level(ctx: Context, box: Mailbox, path: str, at_root: bool) -> _Level 
             problems.add("vanished", path)
         return None
     except OSError as exc:
-        problems.oserror(exc, path)
+        if at_root and exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            problems.add("symlink", path, "not followed")  # the mailbox itself is a symlink
+        else:
+            problems.oserror(exc, path)
         return None
     level = _Level()
     try:
@@ -261,9 +282,9 @@ def _list_level(ctx: Context, box: Mailbox, path: str, at_root: bool) -> _Level 
                             problems.oserror(exc, prefix + name)
                             continue
                         ident = None  # the walk will say what is wrong
-                    if name in MESSAGE_DIRS:
+                    if ident is not None and name in MESSAGE_DIRS:
                         level.is_folder = True
-                        level.msgdirs.append((prefix + name, *ident))  # type: ignore[misc]
+                        level.msgdirs.append((prefix + name, *ident))
                     elif name == "tmp":
                         level.is_folder = True
                         level.tmp.append((prefix + name, ident))
@@ -310,10 +331,11 @@ def _take(box: Mailbox, level: _Level, folder: str, rest: str | None) -> None:
     if rest not in box.totals:
         box.totals[rest] = [0, 0]
         box.messages[rest] = 0
-    box.msgdirs.extend((p, folder, dev, ino, mtime) for p, dev, ino, mtime in level.msgdirs)
-    box.rest_dirs.extend((p, folder, ident) for p, ident in level.tmp)
-    box.rest_dirs.extend((p, rest, ident) for p, ident in level.dirs)
-    box.rest_files.extend((p, rest, info) for p, info in level.files)
+    box.msgdirs.extend(level.msgdirs)
+    box.msgfolders.extend([folder] * len(level.msgdirs))
+    box.rest_dirs.extend([(p, folder, ident) for p, ident in level.tmp])
+    box.rest_dirs.extend([(p, rest, ident) for p, ident in level.dirs])
+    box.rest_files.extend([(p, rest, info) for p, info in level.files])
 
 
 def discover(ctx: Context, path: str) -> Mailbox:
@@ -321,6 +343,13 @@ def discover(ctx: Context, path: str) -> Mailbox:
 
     Nothing is counted yet, so every call measures message folders from an empty inode set
     and a call whose message folders are unchanged can reuse its previous figures."""
+    if ctx.previous is not None and ctx.current is not None:
+        known = ctx.previous.boxes.get(path)
+        if known is not None:
+            box = _replay(ctx, path, known)
+            if box is not None:
+                ctx.current.boxes[path] = known
+                return box
     box = Mailbox(path)
     box.totals[OTHER] = [0, 0]
     box.messages[OTHER] = 0
@@ -328,11 +357,14 @@ def discover(ctx: Context, path: str) -> Mailbox:
     if root is None:
         return box
     _take(box, root, INBOX, OTHER)
+    levels = [(path, root)]
     prefix = path.rstrip("/") + "/"
     for dirname in sorted(root.candidates):
         level = _list_level(ctx, box, prefix + dirname, at_root=False)
         if level is None:
+            levels.append((prefix + dirname, None))
             continue
+        levels.append((prefix + dirname, level))
         if not level.is_folder:
             # a dot folder that is no mail folder: all it holds is "other"
             box.rest_dirs.extend((p, OTHER, ident) for p, ident in level.dirs)
@@ -342,6 +374,83 @@ def discover(ctx: Context, path: str) -> Mailbox:
         if name in box.totals:
             name = display(dirname)  # ".INBOX" beside the root's INBOX, say
         _take(box, level, name, name)
+    if ctx.current is not None:
+        _remember(ctx, box, levels)
+    return box
+
+
+def _remember(ctx: Context, box: Mailbox, levels: list[tuple[str, _Level | None]]) -> None:
+    """Keep the whole mailbox's discovery, if every level of it may be reused next time."""
+    known = ctx.current.levels
+    if any(level is None or path not in known for path, level in levels):
+        return
+    if any(ident is None for _p, _label, ident in box.rest_dirs):
+        return
+    entries: list[tuple[int, str, str | None]] = []
+    entries.extend(
+        (_MSG, p, folder) for (p, *_), folder in zip(box.msgdirs, box.msgfolders, strict=True)
+    )
+    entries.extend((_DIR, p, label) for p, label, _ident in box.rest_dirs)
+    entries.extend((_FILE, p, label) for p, label, _info in box.rest_files)
+    odd = tuple(
+        (reason, path.rstrip("/") + "/" + name)
+        for path, level in levels
+        if level is not None
+        for reason, name in level.odd
+    )
+    ctx.current.boxes[box.path] = (
+        tuple((path, known[path][0]) for path, _level in levels),
+        tuple(entries),
+        tuple(box.totals),
+        box.maildirsize,
+        odd,
+    )
+
+
+def _replay(ctx: Context, path: str, known: BoxSnapshot) -> Mailbox | None:
+    """A mailbox none of whose levels (root, ``.Folder``) changed since the last call: the
+    same names, each stat'ed anew. None: discover it level by level after all."""
+    levels, entries, labels, maildirsize, odd = known
+    lstat = os.lstat
+    box = Mailbox(path)
+    totals = box.totals
+    messages = box.messages
+    try:
+        for level_path, ident in levels:
+            info = lstat(level_path)
+            if (info.st_dev, info.st_ino, stamp(info)) != ident or ident[:2] in ctx.dirs:
+                return None
+        for label in labels:
+            totals[label] = [0, 0]
+            messages[label] = 0
+        add_msgdir = box.msgdirs.append
+        add_folder = box.msgfolders.append
+        add_dir = box.rest_dirs.append
+        add_file = box.rest_files.append
+        for kind, entry_path, label in entries:
+            info = lstat(entry_path)
+            mode = info.st_mode & S_IFMT
+            if kind == _FILE:
+                if mode != S_IFREG:
+                    return None
+                add_file((entry_path, label, info))
+            elif mode != S_IFDIR:
+                return None
+            elif kind == _MSG:
+                add_msgdir((entry_path, info.st_dev, info.st_ino, stamp(info)))
+                add_folder(INBOX if label is None else label)
+            else:
+                add_dir((entry_path, label, (info.st_dev, info.st_ino, stamp(info))))
+    except OSError:
+        return None  # changed under us: discover it properly
+    current = ctx.current
+    previous = ctx.previous
+    for level_path, ident in levels:
+        ctx.dirs.add(ident[:2])
+        current.levels[level_path] = previous.levels[level_path]
+    box.maildirsize = maildirsize
+    for reason, odd_path in odd:
+        box.problems.add(reason, odd_path, _ODD[reason])
     return box
 
 
@@ -560,27 +669,32 @@ def end(ctx: Context, cache: ScanCache | None, key: tuple[str, str]) -> None:
 
 def measure_messages(ctx: Context, boxes: list[Mailbox]) -> None:
     """Phase two: every message folder of the call, from the cache where it is unchanged."""
-    plan = [(box, *msgdir) for box in boxes for msgdir in box.msgdirs]
     record: CallRecord | None = ctx.previous
     current: CallRecord | None = ctx.current
     if record is not None and current is not None and record.signature is not None:
-        signature = tuple((path, dev, ino, mtime) for _, path, _, dev, ino, mtime in plan)
+        signature = tuple(chain.from_iterable(box.msgdirs for box in boxes))
         if signature == record.signature:
-            pending = ctx.inodes.pending
-            for (box, path, folder, dev, *_), share in zip(plan, record.shares, strict=True):
-                box.add_share(folder, share)
-                box.cached += share[2]
-                pending.append((dev, record.dirs[path][3]))
+            shares = iter(record.shares)
+            for box in boxes:
+                for folder, share in zip(box.msgfolders, shares, strict=False):
+                    box.add_share(folder, share)
+                    box.cached += share[2]
+            ctx.inodes.pending.append(record.dirs.values())
             current.signature = record.signature
             current.shares = record.shares
             current.dirs = record.dirs
             return
+    plan = [
+        (box, folder, *msgdir)
+        for box in boxes
+        for folder, msgdir in zip(box.msgfolders, box.msgdirs, strict=True)
+    ]
     previous = record.dirs if record is not None else {}
     listings: dict[str, Listing] = {}
     shares: list[Share] = []
     signature_now: list[tuple[str, int, int, int]] = []
     complete = True
-    for box, path, folder, dev, ino, mtime in plan:
+    for box, folder, path, dev, ino, mtime in plan:
         listing = previous.get(path)
         if listing is not None and listing[0] == dev and listing[1] == ino and listing[2] == mtime:
             box.cached += listing[5]
@@ -666,6 +780,30 @@ def parse_maildirsize(data: bytes) -> dict[str, Any]:
     }
 
 
+def _read_maildirsize(ctx: Context, box: Mailbox) -> dict[str, Any] | None:
+    """The parsed ``maildirsize``; read again only when its (inode, size, mtime, ctime),
+    taken while listing the mailbox, differ from the last call's (or were too recent)."""
+    path = box.maildirsize
+    assert path is not None
+    info = next((i for p, _label, i in box.rest_files if p == path), None)
+    key = (info.st_ino, info.st_size, stamp(info)) if info is not None else None
+    known = ctx.previous.quota.get(path) if ctx.previous is not None else None
+    if known is not None and known[0] == key:
+        parsed = dict(known[1])
+        trusted = True
+    else:
+        data = read_small(path, MAILDIRSIZE_LIMIT + 1)
+        if data is None:
+            return None
+        parsed = parse_maildirsize(data[:MAILDIRSIZE_LIMIT])
+        if len(data) > MAILDIRSIZE_LIMIT:
+            parsed["invalid_lines"] += 1
+        trusted = info is not None and ctx.trusted(stamp(info))
+    if ctx.current is not None and key is not None and trusted:
+        ctx.current.quota[path] = (key, dict(parsed))
+    return parsed
+
+
 def finish(ctx: Context, box: Mailbox) -> dict[str, Any]:
     """Phase three: everything that changes in place (always looked at), then the report."""
     problems = box.problems
@@ -686,13 +824,10 @@ def finish(ctx: Context, box: Mailbox) -> dict[str, Any]:
     messages = sum(box.messages.values())
     maildirsize = None
     if box.maildirsize is not None:
-        data = read_small(box.maildirsize, MAILDIRSIZE_LIMIT + 1)
-        if data is None:
+        maildirsize = _read_maildirsize(ctx, box)
+        if maildirsize is None:
             problems.note("maildirsize_unreadable", box.maildirsize)
         else:
-            maildirsize = parse_maildirsize(data[:MAILDIRSIZE_LIMIT])
-            if len(data) > MAILDIRSIZE_LIMIT:
-                maildirsize["invalid_lines"] += 1
             if maildirsize["invalid_lines"]:
                 problems.note(
                     "maildirsize_invalid",

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -69,11 +69,13 @@ def gc_paused(function: F) -> F:
         finally:
             gc.enable()
 
-    return paused  # type: ignore[return-value]
+    return cast(F, paused)
 
 
 def display(path: str | bytes) -> str:
     """A path as JSON can carry it: undecodable bytes become ``\\xNN`` escapes."""
+    if isinstance(path, str) and path.isascii():
+        return path  # nothing to escape (undecodable bytes are never ASCII)
     raw = path if isinstance(path, bytes) else os.fsencode(path)
     return raw.decode("utf-8", "backslashreplace")
 
@@ -135,21 +137,23 @@ class Problems:
 class Inodes:
     """Inode numbers already counted in this call, per device.
 
-    ``pending`` holds inode arrays from the scan cache that are merged only when someone
-    asks: an unchanged Maildir tree is then re-measured without touching a set at all.
+    ``pending`` holds cached listings (``cache.Listing``: device first, inode numbers
+    fourth) that are merged only when someone asks: an unchanged Maildir tree is then
+    re-measured without touching a set at all.
     """
 
     __slots__ = ("pending", "sets")
 
     def __init__(self) -> None:
         self.sets: dict[int, set[int]] = {}
-        self.pending: list[tuple[int, Any]] = []
+        self.pending: list[Any] = []  # iterables of listings
 
     def get(self, dev: int) -> set[int]:
         if self.pending:
             pending, self.pending = self.pending, []
-            for pdev, numbers in pending:
-                self.get(pdev).update(numbers)
+            for listings in pending:
+                for listing in listings:
+                    self.get(listing[0]).update(listing[3])
         seen = self.sets.get(dev)
         if seen is None:
             seen = self.sets[dev] = set()
@@ -266,7 +270,10 @@ def walk(
         try:
             fd = os.open(path, O_DIR)
         except OSError as exc:
-            problems.oserror(exc, path)
+            if first and exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+                problems.add("symlink", path, "not followed")  # the start is a symlink
+            else:
+                problems.oserror(exc, path)
             continue
         nbytes = 0
         nfiles = 0
@@ -321,6 +328,8 @@ def walk(
                             ):
                                 findings.stale_backup(prefix + entry.name, size, info.st_mtime)
                     elif entry.is_dir(follow_symlinks=False):
+                        if exclude and (dev, entry.inode()) in exclude:
+                            continue  # another component's root (getdents gives its inode)
                         name = entry.name
                         child_part = part
                         child_rel = None

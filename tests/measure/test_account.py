@@ -164,3 +164,17 @@ def test_an_empty_folder_is_an_empty_static_docroot(tmp_path: Path) -> None:
     report = scan_path(tmp_path)
     assert report["kind"] == "static"
     assert report["bytes"] == 0
+
+
+def test_configured_roots_that_are_symlinks_are_not_followed(tmp_path: Path) -> None:
+    make_wordpress(tmp_path / "elsewhere", 1)
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(tmp_path / "elsewhere", home / "public_html")
+    os.symlink(tmp_path / "elsewhere", home / "mailbox")
+    report = scan_account(home, {"a@b.nl": home / "mailbox"}, {"public_html": home / "public_html"})
+    assert report["bytes"] == 0
+    assert report["sites"]["public_html"]["skipped"] == {"symlink": 1}
+    assert report["mailboxes"]["a@b.nl"]["skipped"] == {"symlink": 1}
+    # onus scan follows the path it is given
+    assert scan_path(home / "public_html")["bytes"] == reference(tmp_path / "elsewhere")[0]

@@ -91,6 +91,12 @@ class Server:
         path = self.root / "maildirsize"
         path.write_bytes(path.read_bytes() + b"2222 1\n")
 
+    def rewrite_maildirsize_same_size(self) -> None:  # in place, same length, new figures
+        path = self.root / "maildirsize"
+        data = path.read_bytes()
+        with open(path, "r+b") as handle:
+            handle.write(data.replace(b"1", b"2"))
+
     def tmp_delivery(self) -> None:  # a file being written in tmp/ grows in place
         path = self.root / "tmp" / "partial"
         write(path, 100)
@@ -128,6 +134,7 @@ STEPS = [
     "grow_index",
     "new_index",
     "rewrite_maildirsize",
+    "rewrite_maildirsize_same_size",
     "tmp_delivery",
     "tmp_done",
     "replace_same_name",
@@ -250,9 +257,11 @@ class _Evil:
         b"",
         b"garbage",
         pickle.dumps(("onus-scan-cache", 999, {})),
-        pickle.dumps(("onus-scan-cache", 2, {("maildir", "/x"): (None, [], {"p": (1,)}, {}, {})})),
+        pickle.dumps(
+            ("onus-scan-cache", 4, {("m", "/x"): (None, [], {"p": (1,)}, {}, {}, {}, {})})
+        ),
         pickle.dumps(_Evil()),
-        pickle.dumps(("onus-scan-cache", 2, {("m", "/x"): (None, [], {}, {}, _Evil())})),
+        pickle.dumps(("onus-scan-cache", 4, {("m", "/x"): (None, [], {}, {}, _Evil(), {}, {})})),
     ],
 )
 def test_damaged_or_forged_caches_load_empty(tmp_path: Path, blob: bytes) -> None:
