@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from panel.extensions import db
 from panel.models import Mailbox, Package, Party, Plan
 from panel.services import accounts
+from panel.services.measurement import package_paths
 from panel.services.scope import Actor, scoped
 
 
@@ -57,6 +58,12 @@ def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
         pixel = db.session.scalars(select(Party).where(Party.name == "Pixelwerk")).one()
         assert pixel.contacts[0].value == "studio@pixelwerk.example"
         assert db.session.scalar(select(func.count()).select_from(Mailbox)) == 6
+        # the demo node is real: its files are on disk where the node's layout says
+        home, mailboxes, sites = package_paths(school)
+        assert str(home).startswith(app.instance_path)
+        assert all((path / "cur").is_dir() for path in mailboxes.values())
+        assert (sites["public_html"] / "wp-includes" / "version.php").is_file()
+    assert "being measured by the worker" in first.output
 
 
 def test_create_hoster(app: Flask) -> None:
