@@ -40,6 +40,14 @@ BUILDER_LIST = expect(FORBIDDEN, anonymous=LOGIN, builder=OK, other_builder=OK)
 BUILDER_READ = expect(FORBIDDEN, anonymous=LOGIN, builder=OK, other_builder=MISSING)
 OWNER_LIST = expect(FORBIDDEN, anonymous=LOGIN, owner=OK, other_owner=OK)
 OWNER_READ = expect(FORBIDDEN, anonymous=LOGIN, owner=OK, other_owner=MISSING)
+# The world's agreement is beta's: its parties are the hoster, other_builder and other_owner;
+# to everyone else beta (and so its agreement) does not exist. Acknowledging is for the
+# parties of the version only; one that sees the package without being a party of the
+# version is refused with 400 (tests/test_agreements_web.py), which the world has no case of.
+AGREEMENT_READ = expect(MISSING, anonymous=LOGIN, hoster=OK, other_builder=OK, other_owner=OK)
+AGREEMENT_ACKNOWLEDGE = expect(
+    MISSING, anonymous=LOGIN, hoster=CHANGED, other_builder=CHANGED, other_owner=CHANGED
+)
 
 
 def none(_w: World, _r: str) -> dict[str, Any]:
@@ -74,6 +82,35 @@ def new_package_data(w: World, _r: str) -> dict[str, Any]:
         "builder_id": "0",
         "domains": "delta.example",
     }
+
+
+def terms_data(name: str) -> Data:
+    """A valid terms form: the default matrix, levels and grace."""
+
+    def data(_w: World, _r: str) -> dict[str, Any]:
+        from panel.policy.agreement import CATEGORIES, DEFAULT_MATRIX
+
+        values: dict[str, Any] = {
+            "name": name,
+            "text_en": "Terms.",
+            "text_nl": "Voorwaarden.",
+            "threshold_notice": "75",
+            "threshold_warning": "90",
+            "threshold_critical": "100",
+            "deadline_notice": "72",
+            "deadline_warning": "24",
+            "deadline_critical": "2",
+            "at_full": "defer",
+            "defer_hours": "72",
+            "upgrade": "suggest",
+        }
+        for category in CATEGORIES:
+            entry = DEFAULT_MATRIX[category]
+            values[f"responsible_{category}"] = ",".join(entry["responsible"])
+            values[f"escalation_{category}"] = ",".join(entry["escalation"]) or "none"
+        return values
+
+    return data
 
 
 def invitation_token(app: Flask, w: World) -> str:
@@ -288,6 +325,36 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
         "/hoster/mailboxes/{mailbox}/delete",
         none,
         HOSTER_WRITE,
+    ),
+    # terms and agreements
+    ("/hoster/terms", "GET"): ("/hoster/terms", none, HOSTER_LIST),
+    ("/hoster/terms/new", "GET"): ("/hoster/terms/new", none, HOSTER_LIST),
+    ("/hoster/terms/new", "POST"): ("/hoster/terms/new", terms_data("New terms"), HOSTER_CREATE),
+    ("/hoster/terms/<int:template_id>/edit", "GET"): (
+        "/hoster/terms/{terms}/edit",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/terms/<int:template_id>/edit", "POST"): (
+        "/hoster/terms/{terms}/edit",
+        terms_data(""),
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/agreement", "POST"): (
+        "/hoster/packages/{package}/agreement",
+        lambda w, _r: {"terms-template_id": w.terms},
+        HOSTER_WRITE,
+    ),
+    ("/packages/<int:package_id>/agreement", "GET"): (
+        "/packages/{other_package}/agreement",
+        none,
+        AGREEMENT_READ,
+    ),
+    ("/agreements/<int:agreement_id>", "GET"): ("/agreements/{agreement}", none, AGREEMENT_READ),
+    ("/agreements/<int:agreement_id>/acknowledge", "POST"): (
+        "/agreements/{agreement}/acknowledge",
+        none,
+        AGREEMENT_ACKNOWLEDGE,
     ),
 }
 

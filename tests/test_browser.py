@@ -295,3 +295,72 @@ def test_login_with_the_keyboard(new_context: Any, browser_locale: str, lang: st
     expect(page.locator("table")).to_contain_text("alpha")
     # once logged in, the person's own language setting (English here) wins over the browser's
     expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def accept_agreement(page: Page) -> None:
+    """On an agreement page: accept it, and see the acknowledgement recorded."""
+    page.get_by_role("button", name="I have read and accept this agreement").click()
+    expect(page.locator(".flash.success")).to_have_text(
+        "Thank you: your acknowledgement is recorded."
+    )
+    accept = page.get_by_role("button", name="I have read and accept this agreement")
+    expect(accept).to_have_count(0)
+
+
+def test_terms_written_applied_and_acknowledged_by_every_party(new_context: Any) -> None:
+    """The hoster writes terms and applies them to alpha; hoster, builder and owner each
+    read and accept; the hoster's list then says agreed by all."""
+    desktop = {"viewport": {"width": 1280, "height": 800}}
+    hoster = new_context(**desktop).new_page()
+    log_in(hoster, "hoster")
+    hoster.get_by_role("navigation", name="Main").get_by_role("link", name="Terms").click()
+    expect(hoster.get_by_role("heading", level=1)).to_have_text("Terms")
+    hoster.get_by_role("link", name="New terms").click()
+    hoster.get_by_label("Name").fill("Browser terms")
+    hoster.get_by_label("Terms in English").fill("We keep your site running.\n\nCall us first.")
+    hoster.get_by_label("Terms in Dutch").fill("Wij houden je site in de lucht.\n\nBel ons eerst.")
+    expect(hoster.get_by_label("mailbox contents: answers for it")).to_have_value("owner")
+    hoster.get_by_label("Notice at (%)").fill("75")
+    hoster.get_by_role("button", name="Save").click()
+    expect(hoster.locator(".flash.success")).to_have_text("Terms saved.")
+    expect(hoster.get_by_role("table")).to_contain_text("Browser terms")
+
+    hoster.get_by_role("navigation", name="Main").get_by_role("link", name="Packages").click()
+    hoster.get_by_role("table").get_by_role("link", name="alpha", exact=True).click()
+    agreement = hoster.locator("section").filter(
+        has=hoster.get_by_role("heading", name="Agreement", exact=True)
+    )
+    expect(agreement).to_contain_text("no agreement")
+    agreement.get_by_label("Terms").select_option(label="Browser terms, version 1")
+    agreement.get_by_role("button", name="Apply terms").click()
+    expect(hoster.locator(".flash.success")).to_contain_text("Agreement made")
+    expect(agreement).to_contain_text("waiting for Builder One, Hoster one, Owner Alpha since")
+    agreement.get_by_role("link", name="Read the agreement").click()
+    expect(hoster.locator(".terms")).to_contain_text("We keep your site running.")
+    expect(hoster.locator(".terms")).to_contain_text("You answer for the size of the package")
+    accept_agreement(hoster)
+
+    builder = new_context(**desktop).new_page()
+    log_in(builder, "builder")
+    builder.get_by_role("link", name="read and acknowledge").click()
+    expect(builder.get_by_role("heading", level=1)).to_have_text("Agreement for package alpha")
+    expect(builder.locator(".terms")).to_contain_text("You answer for the website's files")
+    accept_agreement(builder)
+
+    owner = new_context(**desktop).new_page()
+    log_in(owner, "owner")
+    owner.locator("main section.card").get_by_role("link", name="Read and acknowledge").click()
+    expect(owner.locator(".terms")).to_contain_text(
+        "Your package has 150 MiB, shared by your mailboxes and your website."
+    )
+    expect(owner.locator(".terms")).to_contain_text("a notice at 75 %")
+    accept_agreement(owner)
+    acknowledgements = owner.locator("table.acknowledgements")
+    expect(acknowledgements).not_to_contain_text("not yet")
+    expect(acknowledgements).to_contain_text("Builder One")
+    screenshot(owner, "desktop-owner-agreement")
+
+    hoster.goto("/hoster/?agreement=agreed")
+    packages = hoster.get_by_role("table")
+    assert column(packages) == ["alpha"]
+    expect(packages.locator("tbody tr").first).to_contain_text("agreed by all")

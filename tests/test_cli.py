@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from panel.extensions import db
 from panel.models import Mailbox, Package, Party, Plan
-from panel.services import accounts
+from panel.services import accounts, agreements
 from panel.services.measurement import package_paths
 from panel.services.scope import Actor, scoped
 
@@ -58,6 +58,12 @@ def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
         pixel = db.session.scalars(select(Party).where(Party.name == "Pixelwerk")).one()
         assert pixel.contacts[0].value == "studio@pixelwerk.example"
         assert db.session.scalar(select(func.count()).select_from(Mailbox)) == 6
+        # as in the story, the school agreed nothing; the bakery's owner has yet to acknowledge
+        bakery = db.session.scalars(select(Package).where(Package.name == "vandam")).one()
+        states = agreements.states_of([school.id, bakery.id])
+        assert states[school.id].kind == "none"
+        assert states[bakery.id].kind == "waiting"
+        assert states[bakery.id].waiting_for == ["Bakkerij Van Dam"]
         # the demo node is real: its files are on disk where the node's layout says
         home, mailboxes, sites = package_paths(school)
         assert str(home).startswith(app.instance_path)

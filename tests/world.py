@@ -1,5 +1,9 @@
 """A small seeded world for the tests: two hosters, and around hoster one's packages
-alpha and beta a builder and an owner each; so every role has an own and a foreign object."""
+alpha and beta a builder and an owner each; so every role has an own and a foreign object.
+
+Hoster one has terms ("Standard terms", the default matrix), applied to beta: version 1 of
+beta's agreement, acknowledged by nobody yet. Alpha has no agreement, so its roles can
+change freely (with an agreement, a change of party makes a new version)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import select
 
 from panel.extensions import db
 from panel.models import (
+    Agreement,
     Contact,
     Domain,
     HostedDatabase,
@@ -20,9 +25,16 @@ from panel.models import (
     PartyKind,
     Plan,
     Site,
+    TermsTemplate,
     User,
 )
-from panel.services import accounts, catalog, invitations, packages, parties
+from panel.policy.agreement import (
+    DEFAULT_DEADLINES,
+    DEFAULT_GRACE,
+    DEFAULT_MATRIX,
+    DEFAULT_THRESHOLDS,
+)
+from panel.services import accounts, agreements, catalog, invitations, packages, parties
 from panel.services.scope import Actor
 
 PASSWORD = "correct horse battery"
@@ -39,6 +51,10 @@ LOGINS = {
     "other_owner": "owner2@one.example",
 }
 ROLES = ["anonymous", *LOGINS]
+
+TERMS_NAME = "Standard terms"
+TERMS_EN = "These are the terms of Hoster one.\n\nStorage is shared by mail and website."
+TERMS_NL = "Dit zijn de voorwaarden van Hoster one.\n\nMail en website delen de opslag."
 
 # A valid plan as the plan form posts it.
 PLAN_FORM = {
@@ -146,7 +162,26 @@ def build_world() -> None:
             "docroot_template": "",
         },
     )
-    _package(actor, plan, node, "beta", owner2, builder2)
+    beta = _package(actor, plan, node, "beta", owner2, builder2)
+    hoster = db.session.get(Party, actor.party_id)
+    assert hoster is not None
+    # the hoster, too, is a party to its agreements and needs an address outside them
+    parties.add_contact(actor, hoster, "email", "hoster@elsewhere.example", "")
+    terms = agreements.save_template(
+        actor,
+        None,
+        {
+            "name": TERMS_NAME,
+            "text_en": TERMS_EN,
+            "text_nl": TERMS_NL,
+            "matrix": DEFAULT_MATRIX,
+            "thresholds": DEFAULT_THRESHOLDS,
+            "deadlines": DEFAULT_DEADLINES,
+            "grace": DEFAULT_GRACE,
+        },
+    )
+    # on beta, so that alpha's roles can still change freely in the tests
+    agreements.apply_template(actor, beta, terms)
     invitations.invite(actor, owner, "new.person@one.example", "New Person", SECRET_FOR_SEED)
 
     actor2, plan2, node2 = _tenancy("two", LOGINS["other_hoster"])
@@ -208,6 +243,10 @@ class World:
         ids["spare_domain"] = one(select(Domain.id).where(Domain.name == "alpha-extra.example"))
         ids["spare_plan"] = one(select(Plan.id).where(Plan.name == "Plan spare"))
         ids["spare_node"] = one(select(HostingNode.id).where(HostingNode.name == "node-spare"))
+        ids["terms"] = one(select(TermsTemplate.id).where(TermsTemplate.name == TERMS_NAME))
+        ids["agreement"] = one(
+            select(Agreement.id).where(Agreement.package_id == ids["other_package"])
+        )
         for role in ("builder", "owner", "other_owner"):
             ids[f"{role}_contact"] = one(select(Contact.id).where(Contact.party_id == ids[role]))
         return cls(ids)

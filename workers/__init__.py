@@ -38,6 +38,10 @@ def init_celery(app: Flask) -> Celery:
             "task": "workers.tasks.downsample_usage",
             "schedule": timedelta(hours=24),
         },
+        "agreement-reminders": {
+            "task": "workers.tasks.send_agreement_reminders",
+            "schedule": timedelta(days=7),
+        },
     }
     celery_app.Task = FlaskTask
     celery_app.set_default()

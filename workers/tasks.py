@@ -12,7 +12,7 @@ from flask import current_app
 from panel.extensions import db
 from panel.models import Package
 from panel.models.base import utcnow
-from panel.services import measurement, usage, worker_status
+from panel.services import measurement, reminders, usage, worker_status
 from panel.services.mailer import is_transient, send_invitation_mail
 from panel.services.measurement import NodeSettings
 from workers import celery_app
@@ -78,3 +78,9 @@ def measure_all() -> int:
 def downsample_usage() -> int:
     """Beat's daily thinning of old usage history."""
     return usage.downsample(utcnow())
+
+
+@celery_app.task(name="workers.tasks.send_agreement_reminders")
+def send_agreement_reminders() -> dict[str, int]:
+    """Beat's weekly mail to each hoster listing its packages without a complete agreement."""
+    return reminders.send_agreement_reminders(utcnow())

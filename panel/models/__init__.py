@@ -1,5 +1,6 @@
 """The domain model, one module per aggregate; importing this package registers all tables."""
 
+from panel.models.agreement import Acknowledgement, Agreement, TermsTemplate
 from panel.models.audit import AuditEvent
 from panel.models.hosting import (
     Assignment,
@@ -18,6 +19,8 @@ from panel.models.usage import PackageUsage, UsageSample
 from panel.models.worker import WorkerHeartbeat
 
 __all__ = [
+    "Acknowledgement",
+    "Agreement",
     "Assignment",
     "AuditEvent",
     "Contact",
@@ -36,6 +39,7 @@ __all__ = [
     "Plan",
     "Role",
     "Site",
+    "TermsTemplate",
     "UsageSample",
     "User",
     "WorkerHeartbeat",

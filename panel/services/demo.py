@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from panel.extensions import db
 from panel.hostingtree import build_story_tree
-from panel.models import HostingNode, Membership, Party, PartyKind, User
-from panel.services import accounts, catalog, packages, parties
+from panel.models import HostingNode, Membership, Package, Party, PartyKind, User
+from panel.policy import agreement as policy
+from panel.services import accounts, agreements, catalog, packages, parties
 from panel.services.scope import Actor
 
 MIB = 1024 * 1024
@@ -155,3 +156,41 @@ def _build_tenancy(hoster_user: User, password: str, node_root: Path) -> None:
         packages.save_site(actor, package, None, domain, "public_html")
         if database:
             packages.save_database(actor, package, None, database, "mysql")
+    _agree_on_the_bakery(actor)
+
+
+TERMS_EN = (
+    "Snelhost hosts your website and mail on the package below. Each party watches the parts "
+    "it answers for and acts on the warnings it receives; Snelhost warns the right party in "
+    "time, at an address outside the package."
+)
+TERMS_NL = (
+    "Snelhost host je website en mail op het pakket hieronder. Elke partij let op de "
+    "onderdelen waarvoor zij verantwoordelijk is en handelt naar de waarschuwingen die zij "
+    "krijgt; Snelhost waarschuwt de juiste partij op tijd, op een adres buiten het pakket."
+)
+
+
+def _agree_on_the_bakery(actor: Actor) -> None:
+    """The bakery has agreed terms (its owner has yet to acknowledge the latest); the
+    school, as in the story, has agreed nothing."""
+    terms = agreements.save_template(
+        actor,
+        None,
+        {
+            "name": "Standaardvoorwaarden",
+            "text_en": TERMS_EN,
+            "text_nl": TERMS_NL,
+            "matrix": policy.DEFAULT_MATRIX,
+            "thresholds": policy.DEFAULT_THRESHOLDS,
+            "deadlines": policy.DEFAULT_DEADLINES,
+            "grace": policy.DEFAULT_GRACE,
+        },
+    )
+    bakery = db.session.scalars(select(Package).where(Package.name == "vandam")).one()
+    agreement = agreements.apply_template(actor, bakery, terms)
+    pixelwerk = accounts.find_user(PEOPLE[2][3])
+    assert pixelwerk is not None
+    agreements.acknowledge(actor, agreement, "127.0.0.1", "nl")
+    builder = Actor.for_membership(pixelwerk, pixelwerk.memberships[0].party)
+    agreements.acknowledge(builder, agreement, "127.0.0.1", "en")

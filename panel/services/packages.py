@@ -24,7 +24,7 @@ from panel.models import (
     Role,
     Site,
 )
-from panel.services import audit, records
+from panel.services import agreements, audit, records
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 
@@ -117,15 +117,22 @@ def create_package(
 
 
 def update_package(actor: Actor, package: Package, values: dict[str, Any]) -> Package:
+    """Change a package; a new plan changes the agreed limits, so the agreement is reissued."""
     _require_hoster(actor)
     _check_package(actor, values)
-    return records.update(
+    plan_changed = values["plan_id"] != package.plan_id
+    if plan_changed:
+        agreements.check_reissue(package)
+    records.update(
         actor,
         package,
         values,
         f"Package {values['name']} changed",
         _("That account name is in use already."),
     )
+    if plan_changed:
+        agreements.reissue(actor, package, f"plan changed to {package.plan.name}")
+    return package
 
 
 def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> None:
@@ -139,6 +146,7 @@ def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> N
     current = next((a for a in package.assignments if a.role == role), None)
     if current is not None and party is not None and current.party_id == party.id:
         return
+    agreements.check_new_party(package, role, party)
     summary = f"{role} of {package.name}: {party.name if party else 'nobody'}"
     if current is None and party is not None:
         records.create(
@@ -152,6 +160,7 @@ def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> N
     elif current is not None and party is not None:
         records.update(actor, current, {"party_id": party.id}, summary, _("Assignment not saved."))
     db.session.refresh(package)
+    agreements.reissue(actor, package, summary)
 
 
 def add_domain(actor: Actor, package: Package, name: str) -> Domain:

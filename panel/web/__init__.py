@@ -25,6 +25,7 @@ def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
 
 
 def register_web(app: Flask) -> None:
+    from panel.web.agreements import bp as agreements_bp
     from panel.web.auth import bp as auth_bp
     from panel.web.builder import bp as builder_bp
     from panel.web.client import bp as client_bp
@@ -36,7 +37,7 @@ def register_web(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
-    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp):
+    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp, agreements_bp):
         app.register_blueprint(blueprint)
 
     app.context_processor(inject_navigation)

@@ -15,12 +15,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from panel.extensions import limiter
-from panel.models import Contact, Party
-from panel.services import accounts, invitations, parties
+from panel.extensions import db, limiter
+from panel.models import Contact, Package, Party
+from panel.services import accounts, agreements, invitations, parties
 from panel.services.errors import ServiceError
+from panel.services.scope import scoped
 from panel.web.common import (
     PageResult,
     actor,
@@ -178,9 +180,13 @@ def change_password() -> PageResult:
 @bp.route("/contacts", methods=["GET", "POST"])
 @login_required
 def contacts() -> PageResult:
-    """The acting party's own out-of-band contacts, where Onus will reach it."""
+    """The acting party's own out-of-band contacts, where Onus will reach it; an address
+    one of its own packages serves is marked, as it fails when that package is full."""
     me = actor()
     party = scoped_or_404(Party, me.party_id)
+    own_packages = db.session.scalars(
+        scoped(Package, me).options(selectinload(Package.domains))
+    ).all()
     form = ContactForm()
     return handle_form(
         form,
@@ -191,6 +197,7 @@ def contacts() -> PageResult:
         lambda _c: url_for("auth.contacts"),
         "auth/contacts.html",
         party=party,
+        served=agreements.served_by_packages(party, own_packages),
         confirm=ConfirmForm(),
     )
 

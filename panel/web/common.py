@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from panel.extensions import db
 from panel.models import Assignment, Package
-from panel.services import usage
+from panel.services import agreements, usage
 from panel.services.accounts import actor_for, parties_of
 from panel.services.errors import NotFound, ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
@@ -131,6 +131,17 @@ def inject_navigation() -> dict[str, Any]:
     return {"acting": acting, "switchable": parties}
 
 
+def agreement_states(
+    packages: Sequence[Package],
+) -> tuple[dict[int, agreements.AgreementState], set[int]]:
+    """Each package's agreement state, and the packages whose newest agreement the acting
+    party still has to acknowledge."""
+    states = agreements.states_of(p.id for p in packages)
+    party_id = actor().party_id
+    to_acknowledge = {pid for pid, state in states.items() if party_id in state.pending}
+    return states, to_acknowledge
+
+
 def package_pages(bp: Any, kind: str) -> None:
     """The read-only package list and package page of a builder or an owner.
 
@@ -156,12 +167,24 @@ def package_pages(bp: Any, kind: str) -> None:
             )
             .order_by(Package.name)
         ).all()
+        states, to_acknowledge = agreement_states(rows)
         return render_template(
-            f"{bp.name}/dashboard.html", packages=rows, usage=usage.views_of(rows)
+            f"{bp.name}/dashboard.html",
+            packages=rows,
+            usage=usage.views_of(rows),
+            states=states,
+            to_acknowledge=to_acknowledge,
         )
 
     @bp.get("/packages/<int:package_id>")
     def package_detail(package_id: int) -> str:
         package = scoped_or_404(Package, package_id)
         figures = usage.views_of([package])[package.id]
-        return render_template(f"{bp.name}/package.html", package=package, usage=figures)
+        states, to_acknowledge = agreement_states([package])
+        return render_template(
+            f"{bp.name}/package.html",
+            package=package,
+            usage=figures,
+            agreement_state=states[package.id],
+            must_acknowledge=package.id in to_acknowledge,
+        )

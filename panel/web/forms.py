@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import permutations
 from typing import Any
 from zoneinfo import available_timezones
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -29,9 +31,20 @@ from wtforms.validators import (
 )
 
 from panel.measure.units import format_size, parse_size
+from panel.policy.agreement import (
+    AT_FULL,
+    CATEGORIES,
+    DEFAULT_DEADLINES,
+    DEFAULT_GRACE,
+    DEFAULT_MATRIX,
+    DEFAULT_THRESHOLDS,
+    LEVELS,
+    ROLES,
+    UPGRADES,
+)
 from panel.services.accounts import MIN_PASSWORD_LENGTH
 from panel.services.catalog import LAYOUT_PRESETS
-from panel.web.labels import label_choices
+from panel.web.labels import label, label_choices
 
 
 def options(*pairs: tuple[Any, Any]) -> list[SelectChoice]:
@@ -229,6 +242,167 @@ class DatabaseForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
     engine = SelectField(
         _l("Engine"), choices=options(("mysql", "MySQL / MariaDB"), ("postgresql", "PostgreSQL"))
+    )
+
+
+# --- terms templates: text, responsibility matrix, levels, grace --------------------------------
+
+# A select's value for a list of roles: "owner,hoster"; the empty list is "" (responsible)
+# or "none" (escalation).
+RESPONSIBLE_SETS = (("owner",), ("builder",), ("hoster",), ("owner", "hoster"))
+ESCALATION_ORDERS = (
+    (),
+    *((role,) for role in ROLES),
+    *permutations(ROLES, 2),
+)
+NO_ESCALATION = "none"
+
+
+def roles_value(roles: Any, empty: str = "") -> str:
+    """The select value for a list of roles."""
+    return ",".join(roles) or empty
+
+
+def roles_of(value: str | None) -> list[str]:
+    """The list of roles a select value stands for."""
+    if not value or value == NO_ESCALATION:
+        return []
+    return value.split(",")
+
+
+def _responsible_label(roles: Any) -> str:
+    words = [label(role) for role in roles]
+    if len(words) < 2:
+        return "".join(words)
+    return _("%(some)s and %(last)s", some=", ".join(words[:-1]), last=words[-1])
+
+
+def _escalation_label(order: Any) -> str:
+    return " → ".join(label(role) for role in order) if order else _("none")
+
+
+def _hours(text: Any) -> IntegerField:
+    return IntegerField(text, validators=[InputRequired(), NumberRange(0, 100000)])
+
+
+class TermsForm(FlaskForm):
+    """A terms template: its text in both languages and what it agrees.
+
+    The matrix has a ``responsible_<category>`` and an ``escalation_<category>`` select per
+    category (added below the class); ``values()`` gives what ``save_template`` takes.
+    """
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    text_en = TextAreaField(
+        _l("Terms in English"),
+        validators=[DataRequired(), Length(max=20000)],
+        description=_l("Plain text, shown as written (not HTML). At most 20,000 characters."),
+    )
+    text_nl = TextAreaField(
+        _l("Terms in Dutch"),
+        validators=[DataRequired(), Length(max=20000)],
+        description=_l("Plain text, shown as written (not HTML). At most 20,000 characters."),
+    )
+    threshold_notice = _percent(_l("Notice at (%)"), DEFAULT_THRESHOLDS["notice"])
+    threshold_warning = _percent(_l("Warning at (%)"), DEFAULT_THRESHOLDS["warning"])
+    threshold_critical = _percent(_l("Critical at (%)"), DEFAULT_THRESHOLDS["critical"])
+    deadline_notice = _hours(_l("A notice escalates after (hours)"))
+    deadline_warning = _hours(_l("A warning escalates after (hours)"))
+    deadline_critical = _hours(_l("A critical alert escalates after (hours)"))
+    at_full = SelectField(_l("When a mailbox is full"))
+    defer_hours = _hours(_l("Hold mail back for (hours)"))
+    upgrade = SelectField(_l("When the package is full"))
+
+    def __init__(self, *args: Any, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, data=data, **kwargs)
+        fields: dict[str, Any] = self._fields  # type: ignore[assignment]
+        stored = data or {}
+        for category in CATEGORIES:
+            responsible = fields[f"responsible_{category}"]
+            responsible.choices = options(
+                ("", _("— choose —")),
+                *((roles_value(r), _responsible_label(r)) for r in RESPONSIBLE_SETS),
+            )
+            escalation = fields[f"escalation_{category}"]
+            escalation.choices = options(
+                *((roles_value(o, NO_ESCALATION), _escalation_label(o)) for o in ESCALATION_ORDERS)
+            )
+            # the edited version may hold a combination the choices do not offer: keep it
+            # (only the stored one; a posted value must be one of the choices)
+            for field, empty, describe in (
+                (responsible, "", _responsible_label),
+                (escalation, NO_ESCALATION, _escalation_label),
+            ):
+                value = stored.get(field.name)
+                if value and value not in {c.value for c in field.choices}:
+                    roles = roles_of(value)
+                    field.choices.append(SelectChoice(roles_value(roles, empty), describe(roles)))
+        self.at_full.choices = options(*label_choices(*AT_FULL))
+        self.upgrade.choices = options(*label_choices(*UPGRADES))
+
+    def matrix_rows(self) -> list[tuple[str, Field, Field]]:
+        """(category, responsible select, escalation select) per category, for the page."""
+        fields: dict[str, Field] = self._fields  # type: ignore[assignment]
+        return [(c, fields[f"responsible_{c}"], fields[f"escalation_{c}"]) for c in CATEGORIES]
+
+    def values(self) -> dict[str, Any]:
+        """The template as ``agreements.save_template`` takes it."""
+        fields: dict[str, Field] = self._fields  # type: ignore[assignment]
+        return {
+            "name": (fields["name"].data or "") if "name" in fields else "",
+            # browsers send a textarea's line breaks as CRLF; the terms are stored with LF
+            "text_en": (self.text_en.data or "").replace("\r\n", "\n"),
+            "text_nl": (self.text_nl.data or "").replace("\r\n", "\n"),
+            "matrix": {
+                c: {
+                    "responsible": roles_of(fields[f"responsible_{c}"].data),
+                    "escalation": roles_of(fields[f"escalation_{c}"].data),
+                }
+                for c in CATEGORIES
+            },
+            "thresholds": {level: fields[f"threshold_{level}"].data for level in LEVELS},
+            "deadlines": {level: fields[f"deadline_{level}"].data for level in LEVELS},
+            "grace": {
+                "at_full": self.at_full.data,
+                "defer_hours": self.defer_hours.data,
+                "upgrade": self.upgrade.data,
+            },
+        }
+
+
+for _category in CATEGORIES:
+    setattr(TermsForm, f"responsible_{_category}", SelectField(_l("Answers for it")))
+    setattr(TermsForm, f"escalation_{_category}", SelectField(_l("Escalates to, in order")))
+
+
+def terms_form_data(template: Any | None) -> dict[str, Any]:
+    """A terms form's starting values: those of ``template``, or Onus' defaults."""
+    matrix = template.matrix if template else DEFAULT_MATRIX
+    thresholds = template.thresholds if template else DEFAULT_THRESHOLDS
+    deadlines = template.deadlines if template else DEFAULT_DEADLINES
+    grace = template.grace if template else DEFAULT_GRACE
+    data: dict[str, Any] = {
+        "text_en": template.text_en if template else "",
+        "text_nl": template.text_nl if template else "",
+        "at_full": grace["at_full"],
+        "defer_hours": grace.get("defer_hours", DEFAULT_GRACE["defer_hours"]),
+        "upgrade": grace["upgrade"],
+    }
+    for category in CATEGORIES:
+        entry = matrix.get(category, {})
+        data[f"responsible_{category}"] = roles_value(entry.get("responsible", []))
+        data[f"escalation_{category}"] = roles_value(entry.get("escalation", []), NO_ESCALATION)
+    for level in LEVELS:
+        data[f"threshold_{level}"] = thresholds.get(level)
+        data[f"deadline_{level}"] = deadlines.get(level)
+    return data
+
+
+class ApplyTermsForm(FlaskForm):
+    template_id = SelectField(
+        _l("Terms"),
+        coerce=int,
+        description=_l("Makes a new version of the agreement; every party acknowledges it again."),
     )
 
 

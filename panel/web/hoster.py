@@ -27,9 +27,10 @@ from panel.models import (
     Plan,
     Role,
     Site,
+    TermsTemplate,
     WorkerHeartbeat,
 )
-from panel.services import catalog, invitations, packages, parties, usage
+from panel.services import agreements, catalog, invitations, packages, parties, usage
 from panel.services.measurement import node_queue
 from panel.services.scope import scoped
 from panel.web.common import (
@@ -42,6 +43,7 @@ from panel.web.common import (
     submit,
 )
 from panel.web.forms import (
+    ApplyTermsForm,
     AssignForm,
     ConfirmForm,
     ContactForm,
@@ -55,13 +57,16 @@ from panel.web.forms import (
     PartyForm,
     PlanForm,
     SiteForm,
+    TermsForm,
     field_values,
     options,
+    terms_form_data,
 )
 from workers.tasks import measure_package, send_invitation
 
 bp = Blueprint("hoster", __name__, url_prefix="/hoster")
 AUDIT_PAGE_SIZE = 50
+AGREEMENT_FILTERS = ("none", "waiting", "agreed")
 
 
 @bp.before_request
@@ -102,11 +107,17 @@ def dashboard() -> str:
         )
     heartbeat = db.session.scalar(select(func.max(WorkerHeartbeat.last_seen)))
     rows = db.session.scalars(stmt).all()
+    states = agreements.states_of(p.id for p in rows)
+    agreement = request.args.get("agreement", "")
+    if agreement in AGREEMENT_FILTERS:
+        rows = [p for p in rows if states[p.id].kind == agreement]
     return render_template(
         "hoster/dashboard.html",
         packages=rows,
         usage=usage.views_of(rows),
+        states=states,
         query=query,
+        agreement=agreement,
         heartbeat=heartbeat,
         confirm=ConfirmForm(),
     )
@@ -186,6 +197,43 @@ def node_delete(node_id: int) -> Response:
     return _catalog_delete(HostingNode, node_id, catalog.delete_node, "hoster.nodes")
 
 
+# --- terms templates ------------------------------------------------------------------------
+
+
+def _own_terms(template_id: int) -> TermsTemplate:
+    """A version of one of this hoster's terms templates, or 404."""
+    template = db.session.get(TermsTemplate, template_id)
+    if template is None or template.hoster_id != actor().tenant_id:
+        abort(404)
+    return template
+
+
+@bp.get("/terms")
+def terms_list() -> str:
+    """The newest version of each terms template."""
+    return render_template(
+        "hoster/terms.html", templates=agreements.latest_templates(actor().tenant_id)
+    )
+
+
+@bp.route("/terms/new", methods=["GET", "POST"])
+@bp.route("/terms/<int:template_id>/edit", methods=["GET", "POST"])
+def terms_form(template_id: int | None = None) -> PageResult:
+    """Write terms; editing saves a new version and leaves the old one as it was."""
+    previous = _own_terms(template_id) if template_id else None
+    form = TermsForm(data=terms_form_data(previous))
+    if previous is not None:
+        del form.name
+    return handle_form(
+        form,
+        lambda: agreements.save_template(actor(), previous, form.values()),
+        _("Terms saved."),
+        lambda _t: url_for("hoster.terms_list"),
+        "hoster/terms_form.html",
+        previous=previous,
+    )
+
+
 # --- parties: clients and builders -----------------------------------------------------------
 
 
@@ -262,6 +310,7 @@ def _party_page(party: Party, status: int = 200, **forms: Any) -> tuple[str, int
         "hoster/party.html",
         party=party,
         held=held,
+        served=agreements.served_by_packages(party, [a.package for a in held]),
         invitations=open_invitations,
         confirm=ConfirmForm(),
         **context,
@@ -388,7 +437,15 @@ def _package_forms(package: Package) -> dict[str, Any]:
     ]
     mailbox_form = MailboxForm(prefix="mailbox")
     mailbox_form.domain.choices = options(*((d.name, d.name) for d in package.domains))
+    agreement_form = ApplyTermsForm(prefix="terms")
+    agreement_form.template_id.choices = options(
+        *(
+            (t.id, _("%(name)s, version %(version)s", name=t.name, version=t.version))
+            for t in agreements.latest_templates(actor().tenant_id)
+        )
+    )
     return {
+        "agreement_form": agreement_form,
         "assign_form": assign_form,
         "domain_form": DomainForm(prefix="domain"),
         "mailbox_form": mailbox_form,
@@ -401,7 +458,13 @@ def _package_forms(package: Package) -> dict[str, Any]:
 def _package_page(package: Package, status: int = 200, **forms: Any) -> tuple[str, int]:
     context = {**_package_forms(package), **forms}
     figures = usage.views_of([package])[package.id]
-    page = render_template("hoster/package.html", package=package, usage=figures, **context)
+    page = render_template(
+        "hoster/package.html",
+        package=package,
+        usage=figures,
+        agreement_state=agreements.states_of([package.id])[package.id],
+        **context,
+    )
     return page, status
 
 
@@ -440,6 +503,20 @@ def package_assign(package_id: int) -> PageResult:
         packages.assign(actor(), package, Role(form.role.data), party)
 
     return _package_post(package, "assign_form", form, save, _("Assignment saved."))
+
+
+@bp.post("/packages/<int:package_id>/agreement")
+def package_agreement(package_id: int) -> PageResult:
+    """Apply terms: the package's next agreement version, for every party to acknowledge."""
+    package = scoped_or_404(Package, package_id)
+    form = _package_forms(package)["agreement_form"]
+    return _package_post(
+        package,
+        "agreement_form",
+        form,
+        lambda: agreements.apply_template(actor(), package, _own_terms(form.template_id.data)),
+        _("Agreement made; every party is asked to acknowledge it."),
+    )
 
 
 @bp.post("/packages/<int:package_id>/domains")

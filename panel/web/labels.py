@@ -32,6 +32,25 @@ LABELS: dict[str, Any] = {
     "drupal": "Drupal",
     "opencart": "OpenCart",
     "static": _l("static site"),
+    # categories of an agreement's responsibility matrix ("databases" is above)
+    "mailbox": _l("mailbox contents"),
+    "site_files": _l("site files: CMS core, plugins, themes, cache"),
+    "site_uploads": _l("site uploads"),
+    "site_backups": _l("site backups kept on the package"),
+    "capacity": _l("package capacity (plan size, upgrades)"),
+    "delivery": _l("mail delivery failures"),
+    # alert levels and the grace policy
+    "notice": _l("notice"),
+    "warning": _l("warning"),
+    "critical": _l("critical"),
+    "bounce": _l("refuse new mail (bounce)"),
+    "defer": _l("hold new mail back for a while (defer)"),
+    "none": _l("none"),
+    "suggest": _l("the hoster suggests a larger plan"),
+    "preapproved": _l("move to a larger plan (pre-approved)"),
+    # languages
+    "en": "English",
+    "nl": "Nederlands",
 }
 
 
