@@ -44,7 +44,7 @@ from panel.policy.agreement import (
     DEFAULT_MATRIX,
     DEFAULT_THRESHOLDS,
 )
-from panel.services import accounts, agreements, catalog, packages, parties, reminders
+from panel.services import accounts, agreements, packages, parties, reminders
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 from tests.conftest import (
@@ -56,7 +56,7 @@ from tests.conftest import (
     row_counts,
 )
 from tests.smtp import Received, SMTPSink, free_port
-from tests.world import LOGINS, MIB, PASSWORD, World
+from tests.world import LOGINS, MIB, PASSWORD, World, tenancy
 from workers import tasks
 
 TERMS_NAME = "Service test terms"
@@ -841,37 +841,6 @@ def mail_app(database: DatabaseStates, smtp: SMTPSink) -> Iterator[Flask]:
     close_app(app)
 
 
-def tenancy(name: str, email: str, language: str) -> tuple[Actor, Plan, HostingNode]:
-    """A hoster of its own, with a plan and a node."""
-    user = accounts.create_hoster(name, email, "a long enough password", language)
-    actor = Actor.for_membership(user, user.memberships[0].party)
-    plan = catalog.save_plan(
-        actor,
-        None,
-        {
-            "name": f"Plan of {name}",
-            "storage_quota_bytes": 150 * MIB,
-            "mailbox_count": 3,
-            "default_mailbox_quota_bytes": 50 * MIB,
-            "notice_percent": 80,
-            "warning_percent": 90,
-            "critical_percent": 100,
-        },
-    )
-    node = catalog.save_node(
-        actor,
-        None,
-        {
-            "name": f"node-{email.split('@')[0]}",
-            "layout": "cpanel",
-            "home_template": "",
-            "mail_template": "",
-            "docroot_template": "",
-        },
-    )
-    return actor, plan, node
-
-
 def package_with_parties(
     hoster: Actor, plan: Plan, node: HostingNode, name: str, owner_name: str
 ) -> tuple[Package, dict[str, Actor]]:
@@ -938,7 +907,7 @@ class Tenancies:
 @pytest.fixture
 def tenancies(mail_app: Flask) -> Iterator[Tenancies]:
     with mail_app.app_context():
-        drie, plan, node = tenancy("Hoster Drie", "login@drie.example", "nl")
+        drie, plan, node = tenancy("Drie", "login@drie.example", "nl")
         drie_party = party(drie.party_id)
         drie_to = ["kantoor@drie-elders.example", "noodgeval@drie-elders.example"]
         for address in drie_to:
@@ -957,7 +926,7 @@ def tenancies(mail_app: Flask) -> Iterator[Tenancies]:
         suspended.status = "suspended"
         db.session.commit()
 
-        vier, plan, node = tenancy("Hoster Vier", "login@vier.example", "en")
+        vier, plan, node = tenancy("Vier", "login@vier.example", "en")
         vier_to = ["office@vier-elsewhere.example"]
         parties.add_contact(vier, party(vier.party_id), "email", vier_to[0], "")
         terms = agreements.save_template(vier, None, values())

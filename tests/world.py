@@ -76,8 +76,9 @@ def _person(party: Party, email: str, name: str) -> None:
     db.session.commit()
 
 
-def _tenancy(label: str, hoster_email: str) -> tuple[Actor, Plan, HostingNode]:
-    user = accounts.create_hoster(f"Hoster {label}", hoster_email, PASSWORD)
+def tenancy(label: str, hoster_email: str, language: str = "en") -> tuple[Actor, Plan, HostingNode]:
+    """A hoster "Hoster <label>" with its first login, a 150 MiB plan and a cPanel node."""
+    user = accounts.create_hoster(f"Hoster {label}", hoster_email, PASSWORD, language)
     actor = Actor.for_membership(user, user.memberships[0].party)
     plan = catalog.save_plan(
         actor,
@@ -123,7 +124,7 @@ def _package(
 
 
 def build_world() -> None:
-    actor, plan, node = _tenancy("one", LOGINS["hoster"])
+    actor, plan, node = tenancy("one", LOGINS["hoster"])
     builder = parties.create_party(actor, PartyKind.BUILDER, "Builder One", "nl")
     builder2 = parties.create_party(actor, PartyKind.BUILDER, "Builder Two", "en")
     owner = parties.create_party(actor, PartyKind.OWNER, "Owner Alpha", "nl")
@@ -184,7 +185,7 @@ def build_world() -> None:
     agreements.apply_template(actor, beta, terms)
     invitations.invite(actor, owner, "new.person@one.example", "New Person", SECRET_FOR_SEED)
 
-    actor2, plan2, node2 = _tenancy("two", LOGINS["other_hoster"])
+    actor2, plan2, node2 = tenancy("two", LOGINS["other_hoster"])
     owner3 = parties.create_party(actor2, PartyKind.OWNER, "Owner Gamma", "en")
     _package(actor2, plan2, node2, "gamma", owner3, None)
 
