@@ -20,10 +20,19 @@ from panel.models import Acknowledgement, Agreement, AuditEvent, Party, TermsTem
 from panel.policy.agreement import CATEGORIES, DEFAULT_MATRIX
 from panel.services import agreements, parties
 from panel.services.accounts import actor_for
+from panel.services.scope import Actor
 from tests.conftest import csrf_token, https_client, login, row_counts
 from tests.world import LOGINS, PASSWORD, World
 
 ADDRESS = "192.0.2.7"
+
+
+def hoster_actor() -> Actor:
+    """Hoster one, acting for its own party (inside an app context)."""
+    user = db.session.scalars(select(User).where(User.email == LOGINS["hoster"])).one()
+    actor = actor_for(user, None)
+    assert actor is not None
+    return actor
 
 
 def client_for(app: Flask, role: str, address: str = "127.0.0.1") -> FlaskClient:
@@ -419,9 +428,7 @@ def test_applying_terms_when_a_party_can_only_be_reached_through_the_package_is_
     world_app: Flask, world: World
 ) -> None:
     with world_app.app_context():
-        user = db.session.scalars(select(User).where(User.email == LOGINS["hoster"])).one()
-        actor = actor_for(user, None)
-        assert actor is not None
+        actor = hoster_actor()
         owner = db.session.get(Party, world.owner)
         assert owner is not None
         parties.add_contact(actor, owner, "email", "info@alpha.example", "")
@@ -446,9 +453,7 @@ def test_a_stored_combination_the_form_does_not_offer_is_kept_when_editing(
     world_app: Flask, world: World
 ) -> None:
     with world_app.app_context():
-        user = db.session.scalars(select(User).where(User.email == LOGINS["hoster"])).one()
-        actor = actor_for(user, None)
-        assert actor is not None
+        actor = hoster_actor()
         template = db.session.get(TermsTemplate, world.terms)
         matrix = {
             **DEFAULT_MATRIX,

@@ -217,6 +217,14 @@ def _from_snapshot(box: Mailbox, path: str, snapshot: Snapshot, at_root: bool) -
     return level
 
 
+def _gone(box: Mailbox, path: str, at_root: bool) -> None:
+    """A level that is not there: the mailbox itself is missing, or a folder vanished."""
+    if at_root:
+        box.missing = True
+    else:
+        box.problems.add("vanished", path)
+
+
 def _list_level(ctx: Context, box: Mailbox, path: str, at_root: bool) -> _Level | None:
     """List one Maildir level; None if it could not be read (the reason is logged).
 
@@ -228,11 +236,7 @@ def _list_level(ctx: Context, box: Mailbox, path: str, at_root: bool) -> _Level 
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            if at_root:
-                box.missing = True
-            else:
-                problems.add("vanished", path)
-            return None
+            return _gone(box, path, at_root)
         except OSError as exc:
             problems.oserror(exc, path)
             return None
@@ -247,11 +251,7 @@ def _list_level(ctx: Context, box: Mailbox, path: str, at_root: bool) -> _Level 
     try:
         fd = os.open(path, O_DIR)
     except FileNotFoundError:
-        if at_root:
-            box.missing = True
-        else:
-            problems.add("vanished", path)
-        return None
+        return _gone(box, path, at_root)
     except OSError as exc:
         if at_root and exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
             problems.add("symlink", path, "not followed")  # the mailbox itself is a symlink

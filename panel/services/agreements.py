@@ -27,7 +27,7 @@ from panel.models import (
 from panel.models.base import utcnow
 from panel.policy import agreement as policy
 from panel.policy.wording import LANGUAGES, plain_words
-from panel.services import audit
+from panel.services import audit, records
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 
@@ -106,18 +106,12 @@ def save_template(
         grace=values["grace"],
         created_by_id=actor.user_id,
     )
-    db.session.add(template)
-    db.session.flush()
-    audit.record(
+    return records.create(
         actor,
-        "create",
         template,
         f"Terms {name} version {template.version} written",
-        None,
-        audit.snapshot(template),
+        _("A template named %(name)s exists already.", name=name),
     )
-    db.session.commit()
-    return template
 
 
 def latest_templates(tenant_id: int) -> list[TermsTemplate]:
@@ -250,18 +244,12 @@ def apply_template(
         party_names={a.role: a.party.name for a in package.assignments},
         created_by_id=actor.user_id,
     )
-    db.session.add(agreement)
-    db.session.flush()
-    audit.record(
+    return records.create(
         actor,
-        "create",
         agreement,
-        f"Agreement {agreement.version} for {package.name}: {reason}"[:300],
-        None,
-        audit.snapshot(agreement),
+        f"Agreement {agreement.version} for {package.name}: {reason}",
+        _("The agreement changed meanwhile; try again."),
     )
-    db.session.commit()
-    return agreement
 
 
 def check_new_party(package: Package, role: str, party: Party | None) -> None:
