@@ -1,6 +1,7 @@
 """The domain model, one module per aggregate; importing this package registers all tables."""
 
 from panel.models.agreement import Acknowledgement, Agreement, TermsTemplate
+from panel.models.alert import Alert, AlertEvent, AlertStatus, Notification, NotificationStatus
 from panel.models.audit import AuditEvent
 from panel.models.hosting import (
     Assignment,
@@ -21,6 +22,9 @@ from panel.models.worker import WorkerHeartbeat
 __all__ = [
     "Acknowledgement",
     "Agreement",
+    "Alert",
+    "AlertEvent",
+    "AlertStatus",
     "Assignment",
     "AuditEvent",
     "Contact",
@@ -31,6 +35,8 @@ __all__ = [
     "Invitation",
     "Mailbox",
     "Membership",
+    "Notification",
+    "NotificationStatus",
     "Package",
     "PackageStatus",
     "PackageUsage",

@@ -102,6 +102,8 @@ class Contact(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(500))
     label: Mapped[str] = mapped_column(String(100), default="")
+    # a webhook's body: "json" (Onus's own document) or "slack" (Slack/Mattermost's {"text"})
+    webhook_format: Mapped[str] = mapped_column(String(16), default="json", server_default="json")
     created_at: Mapped[datetime] = created_at_column()
 
     party: Mapped[Party] = relationship(back_populates="contacts")
