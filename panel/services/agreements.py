@@ -11,11 +11,11 @@ from urllib.parse import urlparse
 
 from flask_babel import gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from panel.extensions import db
+from panel.labels import label
 from panel.models import (
     Acknowledgement,
     Agreement,
@@ -32,28 +32,12 @@ from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 
 MAX_TEXT = 20_000
-# the codes a policy message names, in words (the core speaks in codes, without Flask)
-POLICY_WORDS: dict[str, Any] = {
-    "mailbox": _l("mailbox contents"),
-    "site_files": _l("site files"),
-    "site_uploads": _l("site uploads"),
-    "site_backups": _l("site backups kept on the package"),
-    "databases": _l("databases"),
-    "capacity": _l("package capacity (plan size, upgrades)"),
-    "delivery": _l("mail delivery failures"),
-    "hoster": _l("hoster"),
-    "builder": _l("web builder"),
-    "owner": _l("owner"),
-    "notice": _l("notice"),
-    "warning": _l("warning"),
-    "critical": _l("critical"),
-}
 
 
 def policy_message(exc: policy.PolicyError) -> str:
     """The core's refusal in the reader's language, its codes in words."""
     params = {
-        key: str(POLICY_WORDS.get(value, value)) if key in ("category", "role", "level") else value
+        key: label(value) if key in ("category", "role", "level") else value
         for key, value in exc.params.items()
     }
     return gettext(exc.message, **params)
