@@ -107,7 +107,7 @@ def demo_command(password: str | None) -> None:
     story = demo.load_story(password, Path(current_app.instance_path) / "demo-node")
     node = db.session.get(HostingNode, story.node_id)
     assert node is not None
-    queue = node_queue(node, current_app.config["ONUS_NODE_QUEUES"])
+    queue = node_queue(node, current_app.config)
     measure_node.apply_async(args=[node.id], queue=queue)
     click.echo("Demo logins (email / password / role):")
     for login in story.logins:
@@ -153,8 +153,32 @@ def scan_command(path: str, as_json: bool, layout: str | None) -> None:
         click.echo("\n".join(summary_lines(report)))
 
 
+@click.command("bounce")
+@click.option(
+    "--recipient",
+    envvar="ORIGINAL_RECIPIENT",
+    help="The envelope recipient (the warning's return address); Postfix's pipe passes it.",
+)
+@with_appcontext
+def bounce_command(recipient: str | None) -> None:
+    """Read a bounce from standard input (as the mail server delivers it to Onus's return
+    address) and mark the warning it returns as bounced; its alert escalates at once.
+
+    Exits 0 for whatever it reads, so the mail server never bounces the bounce."""
+    import sys
+
+    from panel.models.base import utcnow
+    from panel.services import alerts
+    from workers.tasks import send_all
+
+    said, outcome = alerts.receive_bounce(sys.stdin.buffer.read(), recipient, utcnow())
+    send_all(outcome.to_send)
+    click.echo(said)
+
+
 def register_cli(app: Flask) -> None:
-    for command in (up_command, demo_command, create_hoster_command, scan_command):
+    commands = (up_command, demo_command, create_hoster_command, scan_command, bounce_command)
+    for command in commands:
         app.cli.add_command(command)
 
 

@@ -65,6 +65,8 @@ def load_settings() -> dict[str, object]:
             "result_backend": result_url,
             "task_ignore_result": False,
             "broker_connection_retry_on_startup": True,
+            # where tasks go unless routed to a node's queue
+            "task_default_queue": os.environ.get("ONUS_DEFAULT_QUEUE", "celery"),
         },
         "RATELIMIT_STORAGE_URI": limiter_storage,
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -85,6 +87,14 @@ def load_settings() -> dict[str, object]:
         "ONUS_MAIL_FROM": os.environ.get("ONUS_MAIL_FROM", "onus@localhost"),
         # First retry delay (seconds) after a failed SMTP hand-off; it doubles per retry.
         "ONUS_MAIL_RETRY_BACKOFF": int(os.environ.get("ONUS_MAIL_RETRY_BACKOFF", "30")),
+        # Envelope sender (Return-Path) base of warning mails: each gets its own signed
+        # bounces+n<id>-<sig>@... form of it, so its bounce finds it. Empty: ONUS_MAIL_FROM.
+        "ONUS_BOUNCE_ADDRESS": os.environ.get("ONUS_BOUNCE_ADDRESS", ""),
+        # Seconds to wait for a webhook to answer before trying again later.
+        "ONUS_WEBHOOK_TIMEOUT": float(os.environ.get("ONUS_WEBHOOK_TIMEOUT", "10")),
+        # Allow webhooks to loopback/private/link-local addresses (off: a party could otherwise
+        # make Onus post to internal services).
+        "ONUS_WEBHOOK_ALLOW_PRIVATE": _env_bool("ONUS_WEBHOOK_ALLOW_PRIVATE", False),
         # Measuring: a worker on a hosting node consumes the queue node.<name> when per-node
         # queues are on (production); the embedded worker takes everything from one queue.
         "ONUS_NODE_QUEUES": _env_bool("ONUS_NODE_QUEUES", False),
@@ -94,6 +104,13 @@ def load_settings() -> dict[str, object]:
         "ONUS_POSTGRES_URL": os.environ.get("ONUS_POSTGRES_URL", ""),
         "ONUS_BASE_URL": os.environ.get("ONUS_BASE_URL", "http://127.0.0.1:5000"),
         "ONUS_INVITE_MAX_AGE": int(os.environ.get("ONUS_INVITE_MAX_AGE", str(7 * 24 * 3600))),
+        # Alerts: beat's round (evaluate all, escalate, remind, resend lost) every N seconds;
+        # the daily digest at this UTC hour; acknowledge links valid this many seconds; a
+        # notification claimed by a sender that died is taken over after the lease (seconds).
+        "ONUS_ALERT_ROUND_EVERY": int(os.environ.get("ONUS_ALERT_ROUND_EVERY", "900")),
+        "ONUS_DIGEST_HOUR": int(os.environ.get("ONUS_DIGEST_HOUR", "7")),
+        "ONUS_ACK_LINK_MAX_AGE": int(os.environ.get("ONUS_ACK_LINK_MAX_AGE", str(14 * 24 * 3600))),
+        "ONUS_SEND_LEASE": int(os.environ.get("ONUS_SEND_LEASE", "300")),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "panel" / "translations"),

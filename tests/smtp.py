@@ -4,21 +4,22 @@
         ...  # point ONUS_MAIL_SERVER / ONUS_MAIL_PORT at smtp.host / smtp.port
         [received] = smtp.wait_for(1)
 
-``SMTPSink(port=...)`` listens on a chosen port, e.g. one that was dead until now.
+``SMTPSink(port=...)`` listens on a chosen port, e.g. one that was dead until now;
+``refuse={address: "550 5.1.1 No such user"}`` answers RCPT TO for that address so (a 4xx
+reply is a temporary refusal, a 5xx a permanent one).
 """
 
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.recording import Recording
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,15 +38,25 @@ class Received:
     message: EmailMessage
 
 
-class SMTPSink:
+class SMTPSink(Recording[Received]):
     """An SMTP server accepting every message, until ``stop`` (or the ``with`` ends)."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", refuse: dict[str, str] | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._received: list[Received] = []
-        self._lock = threading.Lock()
+        self.refuse = dict(refuse or {})
+        super().__init__()
         self._controller = Controller(self, hostname=host, port=self.port)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() in self.refuse:
+            return self.refuse[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     # aiosmtpd calls this (in its own thread) for every message after DATA
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -54,23 +65,8 @@ class SMTPSink:
             content = content.encode()
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        with self._lock:
-            self._received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        self._record(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
-
-    @property
-    def received(self) -> list[Received]:
-        with self._lock:
-            return list(self._received)
-
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
-        """At least ``count`` messages, polling until ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            received = self.received
-            if len(received) >= count or time.monotonic() >= deadline:
-                return received
-            time.sleep(0.05)
 
     def start(self) -> SMTPSink:
         self._controller.start()
@@ -78,14 +74,3 @@ class SMTPSink:
 
     def stop(self) -> None:
         self._controller.stop()
-
-    def __enter__(self) -> SMTPSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

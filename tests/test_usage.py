@@ -155,6 +155,8 @@ def test_paths_follow_the_node_layout(world_app: Flask, world: World) -> None:
         home, mailboxes, _sites = package_paths(package)
         assert str(home) == "/var/www/alpha"
         assert str(mailboxes["info@alpha.example"]) == "/var/vmail/alpha.example/info"
-        assert node_queue(package.node, True) == "node.node-spare"
-        assert node_queue(package.node, False) == "celery"
+        per_node = {"ONUS_NODE_QUEUES": True, "CELERY": {}}
+        assert node_queue(package.node, per_node) == "node.node-spare"
+        one_queue = {"ONUS_NODE_QUEUES": False, "CELERY": {"task_default_queue": "panel"}}
+        assert node_queue(package.node, one_queue) == "panel"
         db.session.rollback()

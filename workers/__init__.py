@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
+from celery.schedules import crontab
 from flask import Flask
 
 celery_app = Celery("onus")
@@ -37,6 +38,14 @@ def init_celery(app: Flask) -> Celery:
         "downsample-usage": {
             "task": "workers.tasks.downsample_usage",
             "schedule": timedelta(hours=24),
+        },
+        "alert-rounds": {
+            "task": "workers.tasks.alert_rounds",
+            "schedule": timedelta(seconds=app.config["ONUS_ALERT_ROUND_EVERY"]),
+        },
+        "alert-digests": {
+            "task": "workers.tasks.send_digests",
+            "schedule": crontab(minute=0, hour=app.config["ONUS_DIGEST_HOUR"]),
         },
         "agreement-reminders": {
             "task": "workers.tasks.send_agreement_reminders",

@@ -12,7 +12,7 @@ from flask import current_app
 from panel.extensions import db
 from panel.models import Package
 from panel.models.base import utcnow
-from panel.services import measurement, reminders, usage, worker_status
+from panel.services import alerts, measurement, notifications, reminders, usage, worker_status
 from panel.services.mailer import is_transient, send_invitation_mail
 from panel.services.measurement import NodeSettings
 from workers import celery_app
@@ -36,13 +36,20 @@ def send_invitation(self: Task, invitation_id: int, link: str) -> str:
     except (OSError, smtplib.SMTPException) as exc:
         if not is_transient(exc):
             raise
-        countdown = get_exponential_backoff_interval(
+        raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+
+
+def _backoff(task: Task) -> int:
+    """Seconds before the next try: ``ONUS_MAIL_RETRY_BACKOFF``, doubling per retry (full
+    jitter), up to an hour."""
+    return int(
+        get_exponential_backoff_interval(
             factor=max(1, int(current_app.config["ONUS_MAIL_RETRY_BACKOFF"])),
-            retries=self.request.retries,
+            retries=task.request.retries,
             maximum=3600,
             full_jitter=True,
         )
-        raise self.retry(exc=exc, countdown=countdown) from exc
+    )
 
 
 def _node_settings() -> NodeSettings:
@@ -55,22 +62,27 @@ def measure_package(package_id: int) -> int | None:
     package = db.session.get(Package, package_id)
     if package is None:
         return None
-    return measurement.measure_package(package, _node_settings()).total_bytes
+    total = measurement.measure_package(package, _node_settings()).total_bytes
+    evaluate_alerts.delay([package_id])
+    return total
 
 
 @celery_app.task(name="workers.tasks.measure_node")
 def measure_node(node_id: int) -> dict[str, int]:
     """Measure every package of a node; runs on that node's queue, where the files are."""
-    return measurement.measure_node(node_id, _node_settings())
+    outcome = measurement.measure_node(node_id, _node_settings())
+    evaluate_alerts.delay(measurement.package_ids(node_id))
+    return outcome
 
 
 @celery_app.task(name="workers.tasks.measure_all")
 def measure_all() -> int:
     """Beat's schedule: send each node's measurement to the node's own queue."""
-    per_node = current_app.config["ONUS_NODE_QUEUES"]
     nodes = measurement.all_nodes()
     for node in nodes:
-        measure_node.apply_async(args=[node.id], queue=measurement.node_queue(node, per_node))
+        measure_node.apply_async(
+            args=[node.id], queue=measurement.node_queue(node, current_app.config)
+        )
     return len(nodes)
 
 
@@ -84,3 +96,63 @@ def downsample_usage() -> int:
 def send_agreement_reminders() -> dict[str, int]:
     """Beat's weekly mail to each hoster listing its packages without a complete agreement."""
     return reminders.send_agreement_reminders(utcnow())
+
+
+def send_all(notification_ids: list[int]) -> None:
+    """Queue the sending of notifications made by a committed transaction."""
+    for notification_id in notification_ids:
+        send_notification.delay(notification_id)
+
+
+@celery_app.task(name="workers.tasks.evaluate_alerts")
+def evaluate_alerts(package_ids: list[int]) -> dict[str, int]:
+    """After a measurement: open, raise or resolve the packages' alerts and tell whoever
+    answers for them."""
+    outcome = alerts.evaluate(package_ids, utcnow())
+    send_all(outcome.to_send)
+    return dict(outcome.counts)
+
+
+@celery_app.task(name="workers.tasks.alert_rounds")
+def alert_rounds() -> dict[str, int]:
+    """Beat's round: evaluate every package, escalate and remind what is due, and send
+    again what a lost task left queued."""
+    now = utcnow()
+    outcome = alerts.evaluate_all(now)
+    outcome.add(alerts.escalate_due(now))
+    send_all(outcome.to_send)
+    lost = notifications.stuck(now)
+    send_all(lost)
+    return {**outcome.counts, "resent": len(lost)}
+
+
+@celery_app.task(name="workers.tasks.send_digests")
+def send_digests() -> int:
+    """Beat's daily digest: what each party's notifications held back, in one message."""
+    made = notifications.build_digests(utcnow())
+    send_all(made)
+    return len(made)
+
+
+@celery_app.task(
+    bind=True,
+    name="workers.tasks.send_notification",
+    max_retries=12,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def send_notification(self: Task, notification_id: int) -> str:
+    """Send one notification once. A killed worker's task is delivered again (late ack)
+    and keeps its claim; a failure that may pass is retried with backoff; a refusal, or
+    the last retry, marks it failed and escalates its alert at once."""
+    claimant = self.request.id or f"local-{notification_id}"
+    try:
+        return notifications.deliver(notification_id, claimant, utcnow())
+    except notifications.DeliveryDeferred as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+        notifications.give_up(notification_id, utcnow())
+    except notifications.DeliveryFailed:
+        pass
+    send_all(alerts.after_delivery_failure(notification_id, utcnow()).to_send)
+    return "failed"

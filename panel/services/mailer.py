@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Mapping
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from typing import Any
 
 from flask import current_app
@@ -13,16 +14,34 @@ from flask_babel import gettext as _
 
 from panel.extensions import db
 from panel.models import Invitation
+from panel.services.channels import WebhookError
 
 
-def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str:
-    """Hand one message to the configured SMTP server; returns its Message-ID."""
+def send_mail(
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    *,
+    message_id: str | None = None,
+    envelope_from: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """Hand one message to the configured SMTP server; returns its Message-ID.
+
+    ``message_id`` (with its angle brackets) replaces a fresh one, so a resend is recognised
+    as the same message; ``envelope_from`` is the SMTP MAIL FROM, where bounces go (the
+    Return-Path), when it is not the From address; ``headers`` are added as given.
+    """
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["ONUS_MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=config["ONUS_MAIL_FROM"].rpartition("@")[2] or None)
+    domain = parseaddr(config["ONUS_MAIL_FROM"])[1].rpartition("@")[2]
+    message["Message-ID"] = message_id or make_msgid(domain=domain or None)
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
@@ -31,16 +50,19 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str:
             smtp.starttls()
         if config["ONUS_MAIL_USERNAME"]:
             smtp.login(config["ONUS_MAIL_USERNAME"], config["ONUS_MAIL_PASSWORD"])
-        smtp.send_message(message)
+        smtp.send_message(message, from_addr=envelope_from)
     return str(message["Message-ID"])
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failed hand-off may succeed later: no connection, or a 4xx reply.
+    """Whether a failed hand-off may succeed later: no connection, or a 4xx reply; for a
+    webhook, what its error says (a timeout or 5xx yes, a 404 no).
 
     A 5xx reply (unknown recipient, refused sender) will be refused again; retrying only
     delays the moment someone sees it.
     """
+    if isinstance(exc, WebhookError):
+        return exc.transient
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _msg in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):

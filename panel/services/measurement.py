@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,12 @@ class NodeSettings:
         )
 
 
-def node_queue(node: HostingNode, per_node_queues: bool) -> str:
-    """The Celery queue that a worker on ``node`` consumes (or the shared one, embedded)."""
-    return f"node.{node.name}" if per_node_queues else "celery"
+def node_queue(node: HostingNode, config: Mapping[str, Any]) -> str:
+    """The Celery queue that a worker on ``node`` consumes with per-node queues on
+    (production), else the one queue the embedded worker takes everything from."""
+    if config["ONUS_NODE_QUEUES"]:
+        return f"node.{node.name}"
+    return str(config["CELERY"].get("task_default_queue", "celery"))
 
 
 def all_nodes() -> list[HostingNode]:
@@ -81,12 +86,15 @@ def _save_cache(path: Path, cache: ScanCache) -> None:
     os.replace(partial, path)
 
 
-def measure_package(package: Package, settings: NodeSettings) -> PackageUsage:
-    """Scan the package's files and databases now and record the result."""
+def measure_package(
+    package: Package, settings: NodeSettings, at: datetime | None = None
+) -> PackageUsage:
+    """Scan the package's files and databases now and record the result (as taken ``at``,
+    when a replay of the past says when)."""
     home, mailboxes, sites = package_paths(package)
     cache_file = settings.cache_dir / f"package-{package.id}.cache"
     cache = _load_cache(cache_file)
-    measured_at = utcnow()
+    measured_at = at or utcnow()
     started = time.perf_counter()
     report = scan_account(home, mailboxes, sites, cache)
     sizes = measure_database_sizes(
@@ -103,16 +111,22 @@ def measure_package(package: Package, settings: NodeSettings) -> PackageUsage:
     return usage.record_measurement(package, report, measured_at, seconds)
 
 
+def package_ids(node_id: int) -> list[int]:
+    """The packages on a node that still have files: what a node's measurement covers."""
+    return list(
+        db.session.scalars(
+            select(Package.id)
+            .where(Package.node_id == node_id, Package.status != PackageStatus.CANCELLED)
+            .order_by(Package.id)
+        )
+    )
+
+
 def measure_node(node_id: int, settings: NodeSettings) -> dict[str, int]:
     """Measure every package on a node that still has files; one failing package is logged
     and counted, and the others are measured all the same."""
-    packages = db.session.scalars(
-        select(Package)
-        .where(Package.node_id == node_id, Package.status != PackageStatus.CANCELLED)
-        .order_by(Package.id)
-    ).all()
     outcome = {"measured": 0, "failed": 0}
-    for package in packages:
+    for package in [db.session.get_one(Package, i) for i in package_ids(node_id)]:
         try:
             measure_package(package, settings)
         except Exception:

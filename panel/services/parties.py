@@ -13,6 +13,7 @@ from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 
 LANGUAGES = ("en", "nl")
+WEBHOOK_FORMATS = ("json", "slack")
 
 
 def _require_hoster(actor: Actor) -> None:
@@ -56,16 +57,33 @@ def normalise_contact(kind: str, value: str) -> str:
     raise ServiceError(_("A contact is an email address or a webhook URL."))
 
 
-def add_contact(actor: Actor, party: Party, kind: str, value: str, label: str) -> Contact:
-    """Add an out-of-band contact; the hoster or the party itself may do so."""
+def add_contact(
+    actor: Actor,
+    party: Party,
+    kind: str,
+    value: str,
+    label: str,
+    webhook_format: str = "json",
+) -> Contact:
+    """Add an out-of-band contact; the hoster or the party itself may do so.
+
+    ``webhook_format`` is what a webhook is posted ("json": Onus's document, "slack": the
+    text message Slack and Mattermost take); an email address keeps "json", unused."""
     if not actor.is_hoster and actor.party_id != party.id:
         raise ServiceError(_("You can only change your own contacts."))
+    if webhook_format not in WEBHOOK_FORMATS:
+        raise ServiceError(_("A webhook's format is JSON or Slack / Mattermost."))
     contact = Contact(
-        party_id=party.id, kind=kind, value=normalise_contact(kind, value), label=label.strip()
+        party_id=party.id,
+        kind=kind,
+        value=normalise_contact(kind, value),
+        label=label.strip(),
+        webhook_format=webhook_format if kind == ContactKind.WEBHOOK else "json",
     )
-    return records.create(
-        actor, contact, f"Contact {contact.value} added to {party.name}", _("Contact not saved.")
-    )
+    summary = f"Contact {contact.value} added to {party.name}"
+    if kind == ContactKind.WEBHOOK:
+        summary += f" ({contact.webhook_format})"
+    return records.create(actor, contact, summary, _("Contact not saved."))
 
 
 def remove_contact(actor: Actor, contact: Contact) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, false, or_, select
 
 from panel.extensions import db
 from panel.models import (
+    Alert,
     Assignment,
     AuditEvent,
     Contact,
@@ -23,6 +24,7 @@ from panel.models import (
     Invitation,
     Mailbox,
     Membership,
+    Notification,
     Package,
     Party,
     PartyKind,
@@ -83,6 +85,13 @@ def _criterion(model: type, actor: Actor) -> ColumnElement[bool]:
         return model.package_id.in_(visible_package_ids(actor))  # type: ignore[attr-defined]
     if model is Party:
         return Party.id.in_(_visible_party_ids(actor))
+    if model is Alert:
+        return Alert.package_id.in_(visible_package_ids(actor))
+    if model is Notification:
+        # who was told at which address is private to that party, and to its hoster
+        if hoster_only:
+            return Notification.party_id.in_(_visible_party_ids(actor))
+        return Notification.party_id == actor.party_id
     if model is Contact:
         # contacts are private to their party, and to the hoster that serves it
         if hoster_only:
