@@ -1,5 +1,8 @@
 """Every route × every role × own or foreign object, for reads and writes.
 
+The cases run on the seeded world plus one open alert: alpha's mailbox over its quota
+(critical, so every party of alpha is told), saved once as the state "world-alert".
+
 A route the table does not list fails ``test_every_route_is_in_the_matrix``. A write that
 is refused must change nothing (every table's row count and the audit log stay the same);
 a write that succeeds must leave an audit event, except for a person's own preferences.
@@ -48,6 +51,9 @@ AGREEMENT_READ = expect(MISSING, anonymous=LOGIN, hoster=OK, other_builder=OK, o
 AGREEMENT_ACKNOWLEDGE = expect(
     MISSING, anonymous=LOGIN, hoster=CHANGED, other_builder=CHANGED, other_owner=CHANGED
 )
+# The alert is alpha's: its parties are the hoster, builder and owner.
+ALERT_READ = expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK)
+ALERT_ACKNOWLEDGE = expect(MISSING, anonymous=LOGIN, hoster=CHANGED, builder=CHANGED, owner=CHANGED)
 
 
 def none(_w: World, _r: str) -> dict[str, Any]:
@@ -356,7 +362,35 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
         none,
         AGREEMENT_ACKNOWLEDGE,
     ),
+    # alerts; the acknowledge link of a mail needs no login (the owner's link, whoever uses it)
+    ("/alerts", "GET"): ("/alerts", none, LOGGED_IN),
+    ("/alerts/<int:alert_id>", "GET"): ("/alerts/{alert}", none, ALERT_READ),
+    ("/alerts/<int:alert_id>/acknowledge", "POST"): (
+        "/alerts/{alert}/acknowledge",
+        none,
+        ALERT_ACKNOWLEDGE,
+    ),
+    ("/ack/<token>", "GET"): ("/ack/{ack_token}", none, expect(OK)),
+    ("/ack/<token>", "POST"): ("/ack/{ack_token}", none, expect(CHANGED)),
 }
+
+
+def open_an_alert(app: Flask, w: World) -> None:
+    """Alpha's mailbox at 110 % of its quota: one open critical alert, its notifications
+    queued (nothing is sent); its id and the owner's acknowledge link go into the world."""
+    from panel.models import Alert
+    from panel.models.base import utcnow
+    from panel.services import alerts, notifications
+    from tests.alerting import measure
+
+    with app.app_context():
+        now = utcnow()
+        measure(w.package, now, mailboxes={"info@alpha.example": 55 * 1024 * 1024})
+        alerts.evaluate([w.package], now)
+        alert_id = db.session.scalars(select(Alert.id)).one()
+        w.ids["alert"] = alert_id
+        w.ids["ack_token"] = notifications.ack_token(alert_id, w.owner)  # type: ignore[assignment]
+        db.session.remove()
 
 
 def _routes(app: Flask) -> set[tuple[str, str]]:
@@ -378,6 +412,11 @@ class Matrix:
         self.app = make_app(database, WTF_CSRF_ENABLED=False)
         with self.app.app_context():
             self.world = World.load()
+        open_an_alert(self.app, self.world)
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        database.save("world-alert")
         self.cookies: dict[str, str] = {}
         for role, email in LOGINS.items():
             client = https_client(self.app)
@@ -392,7 +431,7 @@ class Matrix:
         with self.app.app_context():
             db.session.remove()
             db.engine.dispose()
-        self.database.restore("world")
+        self.database.restore("world-alert")
         client = https_client(self.app)
         if role != "anonymous":
             client.set_cookie("session", self.cookies[role], secure=True, httponly=True)

@@ -364,3 +364,59 @@ def test_terms_written_applied_and_acknowledged_by_every_party(new_context: Any)
     packages = hoster.get_by_role("table")
     assert column(packages) == ["alpha"]
     expect(packages.locator("tbody tr").first).to_contain_text("agreed by all")
+
+
+def test_owner_acknowledges_an_alert_from_the_mail_and_the_hoster_sees_it(
+    new_context: Any, world_app: Flask, world: World
+) -> None:
+    """Alpha's mailbox goes over its quota; the warning mail really goes out (to an SMTP
+    sink); the owner opens the link in its body without logging in, acknowledges, and the
+    hoster's alert list at phone width shows who did."""
+    from datetime import timedelta
+
+    from panel.extensions import db
+    from panel.models.base import utcnow
+    from tests.alerting import evaluate, measure
+    from tests.smtp import SMTPSink
+
+    with SMTPSink() as smtp:
+        world_app.config.update(ONUS_MAIL_SERVER=smtp.host, ONUS_MAIL_PORT=smtp.port)
+        with world_app.app_context():
+            now = utcnow()
+            mailbox = {"info@alpha.example": 55 * 1024 * 1024}
+            measure(world.package, now - timedelta(minutes=1), mailboxes=mailbox)
+            evaluate([world.package], now)
+            db.session.remove()
+        received = smtp.wait_for(3)
+    mail = next(r for r in received if r.rcpt_tos == ["owner@elsewhere.example"])
+    body = mail.message.get_body(("plain",))
+    assert body is not None
+    link = re.search(r"https?://[^/\s]+(/ack/\S+)", body.get_content())
+    assert link is not None, body.get_content()
+
+    owner = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    owner.goto(link.group(1))
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Acknowledge an alert")
+    facts = owner.locator("dl.facts")
+    expect(facts).to_contain_text("mailbox info@alpha.example")
+    expect(facts).to_contain_text("55 MiB of 50 MiB (110 %)")
+    expect(facts).to_contain_text("Owner Alpha")
+    owner.get_by_role("button", name="Acknowledge").click()
+    expect(owner.locator(".flash.success")).to_have_text(
+        "Thank you: the acknowledgement is recorded."
+    )
+    expect(owner.locator("p.done")).to_contain_text("Acknowledged by Owner Alpha at")
+    expect(owner.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    screenshot(owner, "desktop-owner-alert-ack")
+
+    hoster = new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    ).new_page()
+    log_in(hoster, "hoster")
+    hoster.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+    expect(hoster.get_by_role("heading", level=1)).to_have_text("Alerts")
+    row = hoster.locator("table.active-alerts tbody tr").first
+    expect(row).to_contain_text("mailbox info@alpha.example")
+    expect(row).to_contain_text("acknowledged")
+    screenshot(hoster, "phone-hoster-alerts")
+    assert_no_horizontal_scroll(hoster)

@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from panel.extensions import db, login_manager
+from panel.labels import label
 from panel.measure.units import format_size
 from panel.models import User
-from panel.web.labels import label
 
 
 def _load_user(user_id: str) -> User | None:
@@ -26,6 +26,7 @@ def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
 
 def register_web(app: Flask) -> None:
     from panel.web.agreements import bp as agreements_bp
+    from panel.web.alerts import bp as alerts_bp
     from panel.web.auth import bp as auth_bp
     from panel.web.builder import bp as builder_bp
     from panel.web.client import bp as client_bp
@@ -37,7 +38,7 @@ def register_web(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
-    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp, agreements_bp):
+    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp, agreements_bp, alerts_bp):
         app.register_blueprint(blueprint)
 
     app.context_processor(inject_navigation)

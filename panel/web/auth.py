@@ -190,9 +190,7 @@ def contacts() -> PageResult:
     form = ContactForm()
     return handle_form(
         form,
-        lambda: parties.add_contact(
-            me, party, form.kind.data or "", form.value.data or "", form.label.data or ""
-        ),
+        lambda: parties.add_contact(me, party, **form.values()),
         _("Contact added."),
         lambda _c: url_for("auth.contacts"),
         "auth/contacts.html",

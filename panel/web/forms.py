@@ -30,6 +30,7 @@ from wtforms.validators import (
     Optional,
 )
 
+from panel.labels import label, label_choices
 from panel.measure.units import format_size, parse_size
 from panel.policy.agreement import (
     AT_FULL,
@@ -44,7 +45,6 @@ from panel.policy.agreement import (
 )
 from panel.services.accounts import MIN_PASSWORD_LENGTH
 from panel.services.catalog import LAYOUT_PRESETS
-from panel.web.labels import label, label_choices
 
 
 def options(*pairs: tuple[Any, Any]) -> list[SelectChoice]:
@@ -178,6 +178,24 @@ class ContactForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=options(*label_choices("email", "webhook")))
     value = StringField(_l("Address or URL"), validators=[DataRequired(), Length(max=500)])
     label = StringField(_l("Label"), validators=[Optional(), Length(max=100)])
+    webhook_format = SelectField(
+        _l("Webhook format"),
+        choices=options(("json", _l("JSON (Onus document)")), ("slack", _l("Slack / Mattermost"))),
+        default="json",
+        description=_l(
+            "For a webhook only: Onus's JSON document, or the text message Slack and "
+            "Mattermost incoming webhooks take."
+        ),
+    )
+
+    def values(self) -> dict[str, str]:
+        """The contact as ``parties.add_contact`` takes it."""
+        return {
+            "kind": self.kind.data or "",
+            "value": self.value.data or "",
+            "label": self.label.data or "",
+            "webhook_format": self.webhook_format.data or "json",
+        }
 
 
 class InviteForm(FlaskForm):

@@ -329,9 +329,7 @@ def contact_add(party_id: int) -> PageResult:
     form = ContactForm(prefix="contact")
     done = submit(
         form,
-        lambda: parties.add_contact(
-            actor(), party, form.kind.data or "", form.value.data or "", form.label.data or ""
-        ),
+        lambda: parties.add_contact(actor(), party, **form.values()),
         _("Contact added."),
         lambda _c: url_for("hoster.party_detail", party_id=party.id),
     )
@@ -487,7 +485,7 @@ def _package_post(
 def package_measure(package_id: int) -> Response:
     """Measure now: the package's node worker scans it and records the figures."""
     package = scoped_or_404(Package, package_id)
-    queue = node_queue(package.node, current_app.config["ONUS_NODE_QUEUES"])
+    queue = node_queue(package.node, current_app.config)
     measure_package.apply_async(args=[package.id], queue=queue)
     flash(_("Measurement queued; the figures appear when the node's worker has run it."), "success")
     return redirect(url_for("hoster.package_detail", package_id=package.id))
