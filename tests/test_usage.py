@@ -75,6 +75,20 @@ def test_measurement_is_kept_as_history_and_latest(world_app: Flask, world: Worl
         ]
 
 
+def test_json_columns_keep_a_number_orjson_would_round(world_app: Flask, world: World) -> None:
+    # JSON columns are read with orjson, which reads an integer beyond 64 bits as a float;
+    # such a number in a report must come back exactly
+    with world_app.app_context():
+        package = db.session.get_one(Package, world.package)
+        odd = report(40 * MIB, 30 * MIB, 50 * MIB)
+        odd["sites"]["public_html"]["inode"] = 2**70 + 1
+        usage.record_measurement(package, odd, datetime(2026, 11, 1, tzinfo=UTC), 0.5)
+        db.session.remove()
+        site = db.session.scalars(select(PackageUsage)).one().report["sites"]["public_html"]
+        assert site["inode"] == 2**70 + 1 and isinstance(site["inode"], int)
+        assert site["parts"]["plugins"]["bytes"] == 30 * MIB
+
+
 def test_over_quota_view_never_goes_negative(world_app: Flask, world: World) -> None:
     with world_app.app_context():
         package = db.session.get(Package, world.package)

@@ -95,7 +95,8 @@ def _forecast(merged: Sequence[Point], quota: int, now: datetime) -> Forecast | 
         return None
     rates = []
     for window in FORECAST_WINDOWS:
-        rate = _window_rate([p for p in merged if p.at >= now - window])
+        since = now - window
+        rate = _window_rate([p for p in merged if p.at >= since])
         if rate is not None:
             rates.append(rate)
     if not rates:

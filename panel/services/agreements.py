@@ -13,6 +13,7 @@ from flask_babel import gettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from panel.extensions import db
 from panel.labels import label
@@ -192,7 +193,10 @@ def current(package_id: int) -> Agreement | None:
 def versions(package_id: int) -> list[Agreement]:
     return list(
         db.session.scalars(
-            select(Agreement).where(Agreement.package_id == package_id).order_by(Agreement.version)
+            select(Agreement)
+            .where(Agreement.package_id == package_id)
+            .order_by(Agreement.version)
+            .options(selectinload(Agreement.acknowledgements))
         )
     )
 
@@ -397,11 +401,12 @@ def states_of(package_ids: Iterable[int]) -> dict[int, AgreementState]:
 
 
 def who_answered(
-    package_id: int, category: str, at: datetime
+    package_id: int, category: str, at: datetime, history: Sequence[Agreement] | None = None
 ) -> list[tuple[policy.Answerer, Party]]:
     """Who answered for ``category`` of the package at ``at``, from the versions and the
-    acknowledgements made by then."""
-    history = versions(package_id)
+    acknowledgements made by then (``history``: the package's versions, read already)."""
+    if history is None:
+        history = versions(package_id)
     found = policy.who_answered(
         [policy.Version(a.version, a.created_at, a.matrix, a.parties) for a in history],
         [

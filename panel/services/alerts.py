@@ -9,6 +9,7 @@ sending task after the commit.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import operator
@@ -71,6 +72,8 @@ class Facts:
     matrix: dict[str, Any] | None  # the agreement's, or None without an agreement
     subjects: dict[str, Subject]
     components: dict[str, list[int]]  # of the latest measurement
+    # the agreement's versions with their acknowledgements, read when the package needs telling
+    history: list[Agreement] = field(default_factory=list)
 
 
 @dataclass
@@ -142,7 +145,7 @@ def _facts(package_ids: Sequence[int], now: datetime) -> dict[int, Facts]:
     ):
         found = facts[package_id]
         found.thresholds, found.deadlines, found.matrix = thresholds, deadlines, matrix
-    history = db.session.execute(
+    recent = db.session.execute(
         select(
             UsageSample.package_id,
             UsageSample.taken_at,
@@ -156,7 +159,7 @@ def _facts(package_ids: Sequence[int], now: datetime) -> dict[int, Facts]:
         )
         .order_by(UsageSample.package_id, UsageSample.taken_at)
     )
-    for package_id, rows in itertools.groupby(history, key=operator.itemgetter(0)):
+    for package_id, rows in itertools.groupby(recent, key=operator.itemgetter(0)):
         found = facts[package_id]
         samples = [(at, total, components) for _id, at, total, components in rows]
         for key, subject in found.subjects.items():
@@ -187,17 +190,21 @@ def _roles(package: Package) -> dict[int, str]:
 
 
 def responsible_parties(
-    package: Package, categories: Sequence[str], level: str, agreed: bool, now: datetime
+    package: Package,
+    categories: Sequence[str],
+    level: str,
+    history: Sequence[Agreement],
+    now: datetime,
 ) -> dict[int, str]:
     """The parties to tell first: for critical, every party of the package at once; without
     an agreement, every party too (DESIGN.md); else those who answer for the categories
     under the agreement in force for each of them."""
     assigned = _roles(package)
-    if level == "critical" or not agreed:
+    if level == "critical" or not history:
         return assigned
     found: dict[int, str] = {}
     for category in categories:
-        for answerer, _party in agreements.who_answered(package.id, category, now):
+        for answerer, _party in agreements.who_answered(package.id, category, now, history):
             found.setdefault(answerer.party_id, answerer.role)
     # nobody left answering (a party taken off since): nobody must be missed
     return {p: r for p, r in assigned.items() if p in found} or assigned
@@ -205,11 +212,7 @@ def responsible_parties(
 
 def told_parties(alert: Alert) -> set[int]:
     """The parties that have been told about this alert on any channel."""
-    return set(
-        db.session.scalars(
-            select(Notification.party_id).where(Notification.alert_id == alert.id).distinct()
-        )
-    )
+    return {n.party_id for n in alert.notifications}
 
 
 def _categories(alert: Alert, components: dict[str, list[int]]) -> list[str]:
@@ -262,6 +265,8 @@ def _new_alert(
         step_at=now,
         reminders=0,
         next_reminder_at=policy.next_reminder_at(now, 0),
+        events=[],  # known empty: telling it must not read them back
+        notifications=[],
     )
     _figures(alert, assessment, now)
     db.session.add(alert)
@@ -305,7 +310,6 @@ def _apply(
         return current is not None and _figures(current, assessment, now)
     package = db.session.get(Package, facts.package_id)
     assert package is not None
-    agreed = facts.matrix is not None
     level = decision.level
     if current is not None:
         previous = current.level
@@ -321,7 +325,7 @@ def _apply(
     alert = _new_alert(facts.package_id, subject, assessment, level, now)  # type: ignore[arg-type]
     db.session.flush()
     categories = _categories(alert, facts.components)
-    first = responsible_parties(package, categories, alert.level, agreed, now)
+    first = responsible_parties(package, categories, alert.level, facts.history, now)
     if current is None:
         _event(alert, "opened", now, f"{alert.reason}: {alert.percent} %")
         _tell(alert, first, "opened", now, out)
@@ -366,10 +370,11 @@ def _transaction(out: Outcome, what: str) -> Iterator[None]:
         del out.to_send[sent_before:]
 
 
-def _preload(package_ids: Sequence[int], now: datetime) -> list[Package]:
-    """Load the packages that need telling with their parties, contacts, people and
-    domains, and count the parties' immediate mails of the day, in a few queries: telling
-    one package's parties must not cost a query per party, contact and count."""
+def _load_packages(package_ids: Sequence[int], now: datetime) -> list[Package]:
+    """Load packages with their parties, contacts, people and domains, and count the
+    parties' immediate mails of the day, in a few queries: telling one package's parties
+    must not cost a query per party, contact and count. The caller keeps the list while it
+    works: the session holds loaded objects only while someone does."""
     packages = db.session.scalars(
         select(Package)
         .where(Package.id.in_(package_ids))
@@ -384,7 +389,21 @@ def _preload(package_ids: Sequence[int], now: datetime) -> list[Package]:
         )
     ).all()
     notifications.count_immediate({a.party_id for p in packages for a in p.assignments}, now)
-    return list(packages)  # the session holds loaded objects only while someone does
+    return list(packages)
+
+
+def _preload(facts: dict[int, Facts], package_ids: Sequence[int], now: datetime) -> list[Package]:
+    """What telling needs for the packages where something changes, with their agreement
+    versions in their facts."""
+    loaded = _load_packages(package_ids, now)
+    for agreement in db.session.scalars(
+        select(Agreement)
+        .where(Agreement.package_id.in_(package_ids))
+        .order_by(Agreement.package_id, Agreement.version)
+        .options(selectinload(Agreement.acknowledgements))
+    ):
+        facts[agreement.package_id].history.append(agreement)
+    return loaded
 
 
 def _evaluate_chunk(package_ids: Sequence[int], now: datetime) -> Outcome:
@@ -408,7 +427,9 @@ def _evaluate_chunk(package_ids: Sequence[int], now: datetime) -> Outcome:
             )
             plans.setdefault(package_id, []).append((subject, assessment, decision))
     loaded = _preload(
-        [p for p, steps in plans.items() if any(d.action != "keep" for _s, _a, d in steps)], now
+        facts,
+        [p for p, steps in plans.items() if any(d.action != "keep" for _s, _a, d in steps)],
+        now,
     )
     for package_id, steps in plans.items():
         with _transaction(out, f"evaluating alerts of package {package_id}"):
@@ -423,21 +444,43 @@ def _evaluate_chunk(package_ids: Sequence[int], now: datetime) -> Outcome:
 
 
 def evaluate(package_ids: Iterable[int], now: datetime) -> Outcome:
-    """Evaluate the given packages' latest measurements (after a measurement).
-
-    What a chunk loaded stays loaded over its per-package commits (nothing else writes
-    these rows meanwhile; the open-alert key is unique in the database all the same)."""
+    """Evaluate the given packages' latest measurements (after a measurement)."""
     ids = sorted(set(package_ids))
     out = Outcome()
+    with _loaded_across_commits():
+        for start in range(0, len(ids), CHUNK):
+            with _no_cycle_collection():
+                out.add(_evaluate_chunk(ids[start : start + CHUNK], now))
+            db.session.expire_all()  # the next chunk reads afresh; the loaded ones may go
+    return out
+
+
+@contextmanager
+def _loaded_across_commits() -> Iterator[None]:
+    """What a chunk loaded stays loaded over its per-package (per-alert) commits: nothing
+    else changes these rows meanwhile that matters (the open-alert key is unique in the
+    database all the same), and reading them again after each commit is most of the time."""
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        for start in range(0, len(ids), CHUNK):
-            out.add(_evaluate_chunk(ids[start : start + CHUNK], now))
-            session.expire_all()  # the next chunk reads afresh; the loaded ones may go
+        yield
     finally:
         session.expire_on_commit = expire_on_commit
-    return out
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """A chunk's week of history is hundreds of thousands of small objects that live until
+    the chunk is done; meanwhile the cyclic garbage collector would scan the whole heap
+    again and again (measured: more than half of a round). Reference counting still frees
+    what is dropped; the collector runs again after the chunk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def evaluate_all(now: datetime) -> Outcome:
@@ -453,28 +496,36 @@ def evaluate_all(now: datetime) -> Outcome:
 # --- escalation and reminders ---------------------------------------------------------------------
 
 
-def _deadline(alert: Alert) -> int:
-    current = agreements.current(alert.package_id)
-    deadlines = current.deadlines if current is not None else terms.DEFAULT_DEADLINES
+def _deadline(alert: Alert, agreement: Agreement | None) -> int:
+    deadlines = agreement.deadlines if agreement is not None else terms.DEFAULT_DEADLINES
     return int(deadlines.get(alert.level, terms.DEFAULT_DEADLINES[alert.level]))
 
 
-def _matrix(package_id: int) -> dict[str, Any]:
-    current = agreements.current(package_id)
-    return current.matrix if current is not None else terms.DEFAULT_MATRIX
+def _matrix(agreement: Agreement | None) -> dict[str, Any]:
+    return agreement.matrix if agreement is not None else terms.DEFAULT_MATRIX
 
 
-def escalate(alert: Alert, now: datetime, out: Outcome, reason: str) -> bool:
+def escalate(
+    alert: Alert,
+    now: datetime,
+    out: Outcome,
+    reason: str,
+    matrix: dict[str, Any] | None = None,
+    components: dict[str, list[int]] | None = None,
+) -> bool:
     """Tell the next party in the escalation order; the step is recorded. When nobody is
     left to escalate to, that is recorded once, and the hoster is told of a party that
-    could not be reached, so it never goes unseen."""
+    could not be reached, so it never goes unseen. ``matrix`` and ``components``: the
+    package's, when the caller has read them already."""
     package = alert.package
     roles = _roles(package)
     told = told_parties(alert)
+    if matrix is None:
+        matrix = _matrix(agreements.current(package.id))
+    if components is None:
+        components = _latest_components([package.id]).get(package.id, {})
     order = policy.escalation_order(
-        _matrix(package.id),
-        _categories(alert, _latest_components(package.id)),
-        {roles[p] for p in told if p in roles},
+        matrix, _categories(alert, components), {roles[p] for p in told if p in roles}
     )
     alert.step_at = now
     if order:
@@ -490,14 +541,44 @@ def escalate(alert: Alert, now: datetime, out: Outcome, reason: str) -> bool:
     return False
 
 
-def _latest_components(package_id: int) -> dict[str, list[int]]:
-    row = db.session.scalars(
-        select(UsageSample.components)
-        .where(UsageSample.package_id == package_id)
-        .order_by(UsageSample.taken_at.desc())
-        .limit(1)
-    ).first()
-    return row or {}
+def _latest_components(package_ids: Sequence[int]) -> dict[int, dict[str, list[int]]]:
+    """Each package's components of its latest measurement."""
+    latest = (
+        select(UsageSample.package_id, func.max(UsageSample.taken_at).label("taken_at"))
+        .where(UsageSample.package_id.in_(package_ids))
+        .group_by(UsageSample.package_id)
+        .subquery()
+    )
+    return {
+        package_id: components
+        for package_id, components in db.session.execute(
+            select(UsageSample.package_id, UsageSample.components).join(
+                latest,
+                (UsageSample.package_id == latest.c.package_id)
+                & (UsageSample.taken_at == latest.c.taken_at),
+            )
+        )
+    }
+
+
+def _current_agreements(package_ids: Sequence[int]) -> dict[int, Agreement]:
+    """Each package's agreement in force (its newest version), for those that have one."""
+    newest = (
+        select(Agreement.package_id, func.max(Agreement.version).label("version"))
+        .where(Agreement.package_id.in_(package_ids))
+        .group_by(Agreement.package_id)
+        .subquery()
+    )
+    return {
+        agreement.package_id: agreement
+        for agreement in db.session.scalars(
+            select(Agreement).join(
+                newest,
+                (Agreement.package_id == newest.c.package_id)
+                & (Agreement.version == newest.c.version),
+            )
+        )
+    }
 
 
 def _maybe_due(now: datetime) -> list[int]:
@@ -518,29 +599,56 @@ def _maybe_due(now: datetime) -> list[int]:
 def escalate_due(now: datetime) -> Outcome:
     """Escalate the unacknowledged alerts past their level's deadline, and remind the
     parties told about them on a growing interval (in their digest, critical at once).
-    One alert at a time, each in its own transaction: the session holds no more than one."""
+    A chunk of alerts is read with what telling needs in a few queries; each alert is its
+    own transaction."""
     out = Outcome()
-    for alert_id in _maybe_due(now):
-        alert = db.session.get(Alert, alert_id)
-        if alert is None or alert.status != AlertStatus.OPEN:
-            continue
-        with _transaction(out, f"escalating alert {alert_id}"):
-            wrote = False
-            if policy.escalation_due(alert.step_at, _deadline(alert), now):
-                escalate(alert, now, out, reason="deadline")
-                wrote = True
-            if alert.next_reminder_at is not None and alert.next_reminder_at <= now:
-                wrote = True
-                told = told_parties(alert)
-                roles = _roles(alert.package)
-                alert.reminders += 1
-                alert.next_reminder_at = policy.next_reminder_at(now, alert.reminders)
-                _event(alert, "reminded", now, f"reminder {alert.reminders}")
-                _tell(alert, {p: roles.get(p, "") for p in told}, "reminder", now, out)
-                out.counts["reminded"] += 1
-            if wrote:
-                db.session.commit()
+    due = _maybe_due(now)
+    with _loaded_across_commits():
+        for start in range(0, len(due), CHUNK):
+            chunk = db.session.scalars(
+                select(Alert)
+                .where(Alert.id.in_(due[start : start + CHUNK]), Alert.status == AlertStatus.OPEN)
+                .order_by(Alert.id)
+                .options(selectinload(Alert.events), selectinload(Alert.notifications))
+            ).all()
+            package_ids = sorted({alert.package_id for alert in chunk})
+            loaded = _load_packages(package_ids, now)
+            in_force = _current_agreements(package_ids)
+            components = _latest_components(
+                sorted({a.package_id for a in chunk if a.subject == "package"})
+            )
+            for alert in chunk:
+                with _transaction(out, f"escalating alert {alert.id}"):
+                    if _step(alert, in_force.get(alert.package_id), components, now, out):
+                        db.session.commit()
+            del loaded
+            db.session.expire_all()
     return out
+
+
+def _step(
+    alert: Alert,
+    agreement: Agreement | None,
+    components: dict[int, dict[str, list[int]]],
+    now: datetime,
+    out: Outcome,
+) -> bool:
+    """Escalate and remind one alert as far as it is due; whether it wrote anything."""
+    wrote = False
+    if policy.escalation_due(alert.step_at, _deadline(alert, agreement), now):
+        matrix = _matrix(agreement)
+        escalate(alert, now, out, "deadline", matrix, components.get(alert.package_id, {}))
+        wrote = True
+    if alert.next_reminder_at is not None and alert.next_reminder_at <= now:
+        wrote = True
+        told = told_parties(alert)
+        roles = _roles(alert.package)
+        alert.reminders += 1
+        alert.next_reminder_at = policy.next_reminder_at(now, alert.reminders)
+        _event(alert, "reminded", now, f"reminder {alert.reminders}")
+        _tell(alert, {p: roles.get(p, "") for p in told}, "reminder", now, out)
+        out.counts["reminded"] += 1
+    return wrote
 
 
 def after_delivery_failure(notification_id: int, now: datetime) -> Outcome:

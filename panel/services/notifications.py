@@ -126,9 +126,7 @@ def notify(alert: Alert, party_ids: Sequence[int], kind: str, now: datetime) -> 
     once or in the digest. Making the same event twice makes nothing new."""
     told = Told()
     package = alert.package
-    made = set(
-        db.session.scalars(select(Notification.dedup_key).where(Notification.alert_id == alert.id))
-    )
+    made = {n.dedup_key for n in alert.notifications}  # a new alert's list is empty
     fresh: list[Notification] = []
     for party_id in dict.fromkeys(party_ids):
         party = db.session.get(Party, party_id)
@@ -148,24 +146,23 @@ def notify(alert: Alert, party_ids: Sequence[int], kind: str, now: datetime) -> 
             if key in made:
                 continue
             made.add(key)
-            fresh.append(
-                Notification(
-                    alert_id=alert.id,
-                    party_id=party_id,
-                    kind=kind,
-                    channel=channel,
-                    recipient=recipient,
-                    language=party.language,
-                    status=status,
-                    dedup_key=key,
-                    status_at=now,
-                    created_at=now,
-                    sent_at=now if status == Status.SENT else None,
-                )
+            notification = Notification(
+                alert=alert,
+                party_id=party_id,
+                kind=kind,
+                channel=channel,
+                recipient=recipient,
+                language=party.language,
+                status=status,
+                dedup_key=key,
+                status_at=now,
+                created_at=now,
+                sent_at=now if status == Status.SENT else None,
             )
+            db.session.add(notification)  # at once: the next party's lookup may flush
+            fresh.append(notification)
             if status == Status.QUEUED and alert.level != "critical":
                 db.session.info["immediate_today"][(party_id, now)] += 1
-    db.session.add_all(fresh)
     db.session.flush()
     told.created = [n.id for n in fresh]
     told.to_send = [n.id for n in fresh if n.status == Status.QUEUED]
