@@ -14,7 +14,7 @@ import itertools
 import logging
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 HISTORY = max(policy.FORECAST_WINDOWS)  # how far back the forecast looks
 CHUNK = 500  # packages evaluated per round of queries
+BATCH = 50  # packages (alerts) committed together
 
 
 @dataclass
@@ -355,19 +356,37 @@ def _carry_acknowledgement(old: Alert, new: Alert, now: datetime) -> None:
     _event(new, "acknowledged", now, f"carried over from the {old.level} alert")
 
 
-@contextmanager
-def _transaction(out: Outcome, what: str) -> Iterator[None]:
-    """One package's or alert's changes, committed by the body; when it fails, rolled back
-    and counted, and the round goes on (what it made, it did not make)."""
-    sent_before = len(out.to_send)
-    try:
-        yield
-    except Exception:
-        db.session.rollback()
-        notifications.forget_counts()
-        log.exception("%s failed", what)
-        out.counts["failed"] += 1
-        del out.to_send[sent_before:]
+def _in_batches(ids: Sequence[int], work: Callable[[int], bool], out: Outcome, what: str) -> None:
+    """Do ``work`` for each id (it says whether it wrote anything), committing once per
+    BATCH: a commit is a disk flush, and one per package was most of a mass opening. When
+    one of a batch fails, the batch is rolled back and done again one id per transaction,
+    so only the failing one is lost, counted and logged, and the round goes on."""
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        counts, sent = dict(out.counts), len(out.to_send)
+        try:
+            wrote = False
+            for item in batch:
+                wrote |= work(item)
+            if wrote:
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            notifications.forget_counts()
+            out.counts.clear()
+            out.counts.update(counts)
+            del out.to_send[sent:]  # rolled back: they were never made
+            for item in batch:
+                sent = len(out.to_send)
+                try:
+                    if work(item):
+                        db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    notifications.forget_counts()
+                    log.exception("%s %s failed", what, item)
+                    out.counts["failed"] += 1
+                    del out.to_send[sent:]
 
 
 def _load_packages(package_ids: Sequence[int], now: datetime) -> list[Package]:
@@ -431,14 +450,15 @@ def _evaluate_chunk(package_ids: Sequence[int], now: datetime) -> Outcome:
         [p for p, steps in plans.items() if any(d.action != "keep" for _s, _a, d in steps)],
         now,
     )
-    for package_id, steps in plans.items():
-        with _transaction(out, f"evaluating alerts of package {package_id}"):
-            wrote = False
-            for subject, assessment, decision in steps:
-                current = open_alerts.get((package_id, subject.key))
-                wrote |= _apply(facts[package_id], subject, assessment, decision, current, now, out)
-            if wrote:
-                db.session.commit()
+
+    def apply(package_id: int) -> bool:
+        wrote = False
+        for subject, assessment, decision in plans[package_id]:
+            current = open_alerts.get((package_id, subject.key))
+            wrote |= _apply(facts[package_id], subject, assessment, decision, current, now, out)
+        return wrote
+
+    _in_batches(list(plans), apply, out, "evaluating alerts of package")
     del loaded
     return out
 
@@ -598,32 +618,35 @@ def _maybe_due(now: datetime) -> list[int]:
 
 def escalate_due(now: datetime) -> Outcome:
     """Escalate the unacknowledged alerts past their level's deadline, and remind the
-    parties told about them on a growing interval (in their digest, critical at once).
-    A chunk of alerts is read with what telling needs in a few queries; each alert is its
-    own transaction."""
+    parties told about them on a growing interval (in their digest, critical at once)."""
     out = Outcome()
     due = _maybe_due(now)
     with _loaded_across_commits():
         for start in range(0, len(due), CHUNK):
-            chunk = db.session.scalars(
-                select(Alert)
-                .where(Alert.id.in_(due[start : start + CHUNK]), Alert.status == AlertStatus.OPEN)
-                .order_by(Alert.id)
-                .options(selectinload(Alert.events), selectinload(Alert.notifications))
-            ).all()
-            package_ids = sorted({alert.package_id for alert in chunk})
-            loaded = _load_packages(package_ids, now)
-            in_force = _current_agreements(package_ids)
-            components = _latest_components(
-                sorted({a.package_id for a in chunk if a.subject == "package"})
-            )
-            for alert in chunk:
-                with _transaction(out, f"escalating alert {alert.id}"):
-                    if _step(alert, in_force.get(alert.package_id), components, now, out):
-                        db.session.commit()
-            del loaded
+            _escalate_chunk(due[start : start + CHUNK], now, out)
             db.session.expire_all()
     return out
+
+
+def _escalate_chunk(alert_ids: Sequence[int], now: datetime, out: Outcome) -> None:
+    """A chunk of alerts, read with what telling needs in a few queries."""
+    chunk = db.session.scalars(
+        select(Alert)
+        .where(Alert.id.in_(alert_ids), Alert.status == AlertStatus.OPEN)
+        .options(selectinload(Alert.events), selectinload(Alert.notifications))
+    ).all()
+    by_id = {alert.id: alert for alert in sorted(chunk, key=lambda a: a.id)}
+    package_ids = sorted({alert.package_id for alert in chunk})
+    loaded = _load_packages(package_ids, now)
+    in_force = _current_agreements(package_ids)
+    components = _latest_components(sorted({a.package_id for a in chunk if a.subject == "package"}))
+
+    def step(alert_id: int) -> bool:
+        alert = by_id[alert_id]
+        return _step(alert, in_force.get(alert.package_id), components, now, out)
+
+    _in_batches(list(by_id), step, out, "escalating alert")
+    del loaded
 
 
 def _step(
