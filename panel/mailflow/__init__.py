@@ -1,0 +1,1 @@
+"""Mail flow: what the mail servers' logs and bounces say, in plain data."""
