@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from panel.cli_mail import mail_group
 from panel.extensions import db
 from workers import worker_command
 
@@ -175,80 +175,6 @@ def bounce_command(recipient: str | None) -> None:
     said, outcome = alerts.receive_bounce(sys.stdin.buffer.read(), recipient, utcnow())
     send_all(outcome.to_send)
     click.echo(said)
-
-
-@click.group("mail")
-def mail_group() -> None:
-    """Mail logs: what was delivered, deferred, bounced and refused, per recipient."""
-
-
-@mail_group.command("summarize")
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "postfix", "exim", "dovecot"]),
-    default="auto",
-    show_default=True,
-    help="The log's format; auto detects it per line.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.option("--year", type=int, help="Year of the first syslog line (default: this year).")
-def mail_summarize_command(
-    files: tuple[str, ...], fmt: str, as_json: bool, year: int | None
-) -> None:
-    """Count per recipient the messages delivered, deferred, bounced, rejected and over quota
-    in mail logs (Postfix, Exim, Dovecot; gzip or not; - is standard input)."""
-    import json
-
-    from panel.mailflow.logs import iter_lines, open_log, summarize_files
-
-    errors: list[str] = []
-
-    def streams() -> Iterator[Iterator[bytes]]:
-        for path in files:
-            try:
-                stream = open_log(path)
-            except OSError as exc:
-                raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from exc
-            try:
-                yield iter_lines(stream, errors)
-            finally:
-                if path != "-":
-                    stream.close()
-
-    summary = summarize_files(streams(), fmt, year)
-    for error in errors:
-        click.echo(f"warning: unreadable rest of a file: {error}", err=True)
-    if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{summary.lines} lines, {summary.skipped} skipped")
-    for address, outcome in sorted(summary.recipients.items()):
-        click.echo(
-            f"{address}: {outcome.delivered} delivered, {outcome.deferred} deferred, "
-            f"{outcome.bounced} bounced, {outcome.rejected} rejected, "
-            f"{outcome.over_quota} over quota"
-        )
-
-
-@mail_group.command("explain")
-@click.argument("text")
-@click.option(
-    "--language",
-    type=click.Choice(["en", "nl"]),
-    default="en",
-    show_default=True,
-    help="The language of the explanation.",
-)
-def mail_explain_command(text: str, language: str) -> None:
-    """Say in plain words what an SMTP status code means, e.g. "552 5.2.2"."""
-    from panel.mailflow.codes import explain, format_explanation
-
-    explanation = explain(text, language)
-    if explanation is None:
-        raise click.ClickException(f"no SMTP status code found in {text!r}")
-    click.echo(format_explanation(explanation))
 
 
 def register_cli(app: Flask) -> None:

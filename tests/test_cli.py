@@ -142,3 +142,18 @@ def test_onus_up_starts_panel_and_worker_on_the_embedded_default(tmp_path: Path)
     # stopping the panel stops its worker and beat too: nothing is left running
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert left.stdout == "", f"still running after stop: {left.stdout}"
+
+
+def test_onus_mail_runs_without_the_web_stack() -> None:
+    # `onus mail ...` reads logs on a mail server: it must not wait for Flask and SQLAlchemy
+    code = (
+        "import sys\n"
+        "sys.argv = ['onus', 'mail', 'explain', '552 5.2.2']\n"
+        "from panel.onus import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('flask', 'sqlalchemy', 'celery') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    explained, loaded = done.stdout.strip().splitlines()
+    assert explained.startswith("552 5.2.2 — the recipient's mailbox is full")
+    assert loaded == "[]"
