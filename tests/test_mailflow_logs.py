@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tempfile
 from pathlib import Path
+from typing import IO
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from panel.cli import main
-from panel.mailflow.logs import MAX_LINE, events, iter_lines, open_log, summarize
+from panel.mailflow import logs
+from panel.mailflow.logs import (
+    MAX_LINE,
+    events,
+    iter_lines,
+    open_log,
+    summarize,
+    summarize_streams,
+)
 
 MAIL = Path(__file__).parent / "mail"
 INFO = "info@sportschool-desprint.nl"
@@ -278,3 +290,55 @@ def test_fuzz_never_raises_and_counts_every_line(lines: list[bytes], fmt: str) -
         assert min(outcome.delivered, outcome.deferred, outcome.bounced, outcome.rejected) >= 0
         assert outcome.over_quota <= outcome.bounced + outcome.rejected
     json.dumps(summary.to_json())
+
+
+def _both(data: bytes, fmt: str = "auto") -> tuple[dict, dict]:
+    """The line-by-line reader and the block reader of ``summarize_streams`` on one file."""
+    by_line = summarize(iter_lines(io.BytesIO(data)), fmt, year=2025).to_json()
+    by_block = summarize_streams([io.BytesIO(data)], fmt, year=2025).to_json()
+    return by_line, by_block
+
+
+def test_block_reader_counts_as_the_line_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "_BLOCK", 97)  # lines across block boundaries, joints, tails
+    good = [line for name in ("postfix.log", "exim_mainlog", "dovecot.log") for line in
+            _fixture(name)] + _fixture("dovecot_lda.log")  # fmt: skip
+    cut = [line[:end] for line in good for end in range(0, len(line), 7)]
+    bad = [
+        b"",
+        b"<html><body>not a log</body></html>",
+        b"Nov 23 10:00:01 mx1 postfix/smtp[1]: 4BcD: to=<\xc3\x28@y.nl>, status=sent (ok)",
+        b"Foo 23 10:00:01 mx1 postfix/smtp[1]: 4BcDeF1234: to=<a@b.nl>, status=sent (ok)",
+        b"-- Boot 1234 --",
+        good[0] + b"\r",
+        b"x" * (MAX_LINE + 3),
+        b"\x00 binary",
+    ]
+    for lines in (good, cut, good + bad, bad + good):
+        for fmt in ("auto", "postfix", "exim", "dovecot"):
+            for end in (b"\n", b""):  # with and without the last newline
+                by_line, by_block = _both(b"\n".join(lines) + end, fmt)
+                assert by_block == by_line, fmt
+                assert by_block["lines"] == len(lines)
+
+
+def test_block_reader_over_long_lines_and_read_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "_BLOCK", 4096)
+    monkeypatch.setattr(logs, "_CHUNK", 4096)  # the same reads: the same data before the error
+    good = _fixture("postfix.log")
+    data = b"\n".join([good[4], b"y" * (3 * MAX_LINE), *good[5:], b"z" * (MAX_LINE + 1)])
+    by_line, by_block = _both(data)
+    assert by_block == by_line and by_block["skipped"] == 2
+    packed = gzip.compress(b"\n".join(good * 400))
+    errors: list[str] = []
+    stream = open_log_bytes(packed[: len(packed) // 2])
+    out = summarize_streams([stream], year=2025, errors=errors).to_json()
+    lines = list(iter_lines(open_log_bytes(packed[: len(packed) // 2])))
+    assert out == summarize(lines, year=2025).to_json()
+    assert errors and out["skipped"] >= 1
+
+
+def open_log_bytes(data: bytes) -> IO[bytes]:
+    path = Path(tempfile.mkdtemp()) / "log"
+    path.write_bytes(data)
+    return open_log(path)

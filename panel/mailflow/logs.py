@@ -1,8 +1,10 @@
 """Mail logs (Postfix, Exim, Dovecot) in, delivery events and per-recipient counts out.
 
 Pure and streaming: lines are bytes, read once, decoded only when a cheap substring test says
-the line may matter, so a log of millions of lines runs in flat memory. Bad input (broken,
-truncated, binary, invalid UTF-8, over-long lines, other formats) is counted in
+the line may matter, so a log of millions of lines runs in flat memory. ``summarize_streams``
+(what ``onus mail summarize`` uses) reads a file in 4 MiB blocks and lets one compiled pattern
+step over the lines no format acts on, with the same counts as the line-by-line reader. Bad
+input (broken, truncated, binary, invalid UTF-8, over-long lines, other formats) is counted in
 ``Summary.skipped`` and never raises.
 
 Counting rules (what ``onus mail summarize`` prints):
@@ -56,6 +58,7 @@ PAIR_SECONDS = 120
 _PAIR_DEPTH = 8  # remembered unpaired lines per recipient and side
 _MAX_QUEUE_STATE = 200_000  # queue ids kept when a log never says `removed` / `Completed`
 _CHUNK = 1 << 20
+_BLOCK = 1 << 22  # read_stream's reads
 
 _MONTHS: dict[bytes, int] = {}
 for _number, _names in enumerate(
@@ -90,6 +93,14 @@ _PF_STATUS = re.compile(
     rb"(?: orig_to=<[^>]*>,)?(?: relay=([^,]*),)?.*?(?: dsn=(\d\.\d{1,3}\.\d{1,3}),)?"
     rb" status=([a-z]+)(.*)$"
 )
+# _PF_STATUS in steps, the same matches without its slow lazy scan: the recipient part, then
+# the first " status=", then a " dsn=...," right before it.
+_PF_TO = re.compile(
+    rb"(?:postfix[\w.-]*/([\w.-]+)\[\d+\]: )?([0-9A-Za-z]{5,20}): to=<([^>]*)>,"
+    rb"(?: orig_to=<[^>]*>,)?(?: relay=([^,]*),)?"
+)
+_PF_STATUS_AT = re.compile(rb" status=([a-z]+)(.*)$")
+_PF_DSN_AT = re.compile(rb" dsn=(\d\.\d{1,3}\.\d{1,3}),")
 _PF_EXPIRED = re.compile(rb": ([0-9A-Za-z]{5,20}): from=<[^>]*>, status=expired")
 _PF_REJECT = re.compile(
     rb"postfix[\w.-]*/([\w.-]+)\[\d+\]: ([0-9A-Za-z]{5,20}|NOQUEUE): (?:milter-)?reject: "
@@ -105,6 +116,29 @@ _EXIM_ID = rb"([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})"
 _EXIM = re.compile(_EXIM_ID + rb" (=>|->|\*\*|==|<=|Completed)(?: (.*))?$")
 _EXIM_REJECT = re.compile(rb" (temporarily )?rejected RCPT <([^>]*)>:? ?(.*)$")
 _EXIM_MSGID = re.compile(rb" id=(\S+)")
+
+# The fast path of ``LogParser.read_stream``. A well-formed stamp (a subset of what _PREFIX
+# takes, a known month), a host name and a Postfix tag:
+_STAMP = (
+    rb"(?:(?:[Jj]an|[Ff]eb|[Mm]ar|[Aa]pr|[Mm]ay|[Jj]un|[Jj]ul|[Aa]ug|[Ss]ep|[Oo]ct|[Nn]ov|[Dd]ec)"
+    rb" {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    rb"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z| ?[+-]\d\d:?\d\d)?) [\w.-]+ "
+)
+# One match per line that may matter, after the run of lines that tell nothing before it
+# (stamped Postfix lines whose queue-id part is none of the forms the per-line parser acts on:
+# delivery, message-id, removed, reject, expiry). The line is cleanup's "<qid>: message-id="
+# (groups 1, 2; group 2 is b"" when empty), "<qid>: removed" (3), a delivery "<qid>: to=<"
+# (4), or any other line (5, or 6 for the file's last line without a newline); none of them:
+# the block's end. Each of these stamps is one _PREFIX takes, with a known month. It matches at
+# every line start, so finditer never slides into the middle of a line.
+_SCAN = re.compile(
+    rb"(?:" + _STAMP + rb"postfix[\w.-]*/[\w./-]+\[\d+\]: (?!NOQUEUE: |[0-9A-Za-z]{5,20}: "
+    rb"(?:to=|message-id=|removed|(?:milter-)?reject: |from=<[^>\n]*>, status=))[^\n]*+\n)*+"
+    rb"(?:" + _STAMP + rb"postfix[\w.-]*/(?:cleanup\[\d+\]: ([0-9A-Za-z]{5,20}): "
+    rb"message-id=<?([^>\s]*)>?|[\w.-]+\[\d+\]: ([0-9A-Za-z]{5,20}): removed)\r?\n"
+    rb"|(" + _STAMP + rb"postfix[\w.-]*/[\w.-]+\[\d+\]: [0-9A-Za-z]{5,20}: to=<[^\n]*)\n"
+    rb"|([^\n]*)\n|([^\n]+)\Z|\Z)"
+)
 
 _DOVECOT = re.compile(
     rb"\b(lda|lmtp|deliver)\(([^)]*)\)(?:<\d+>)?(?:<([^>]*)>)?: (?:Info: |Error: |Warning: )?"
@@ -285,36 +319,123 @@ class LogParser:
         postfix = self.fmt in ("auto", "postfix")
         exim = self.fmt in ("auto", "exim")
         dovecot = self.fmt in ("auto", "dovecot")
-        prefix = _PREFIX.match
+        parse = self._parse
         for raw in lines:
             self.lines += 1
-            if len(raw) > MAX_LINE or b"\x00" in raw:
-                self.skipped += 1
-                continue
-            if not raw.isascii():
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    self.skipped += 1
-                    continue
-            head = prefix(raw)
-            if head is None:
-                if not raw.startswith(b"-- "):  # journalctl's "-- Boot ... --" markers
-                    self.skipped += 1
-                continue
-            if head.group(1) is not None and head.group(1).lower() not in _MONTHS:
-                self.skipped += 1
-                continue
+            found = parse(raw, clock, postfix, exim, dovecot)
+            if found:
+                yield from found
+
+    def _parse(
+        self, raw: bytes, clock: Clock, postfix: bool, exim: bool, dovecot: bool
+    ) -> list[Event | _Done] | None:
+        """One line (already counted in ``lines``): its events; a bad line counts as skipped."""
+        if len(raw) > MAX_LINE or b"\x00" in raw:
+            self.skipped += 1
+            return None
+        if not raw.isascii():
             try:
-                found = self._line(raw, head, clock, postfix, exim, dovecot)
-            except (ValueError, IndexError, OverflowError, UnicodeError):
-                found = False
-            if found is None:
-                continue
-            if found is False:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.skipped += 1
+                return None
+        head = _PREFIX.match(raw)
+        if head is None:
+            if not raw.startswith(b"-- "):  # journalctl's "-- Boot ... --" markers
+                self.skipped += 1
+            return None
+        if head.group(1) is not None and head.group(1).lower() not in _MONTHS:
+            self.skipped += 1
+            return None
+        try:
+            found = self._line(raw, head, clock, postfix, exim, dovecot)
+        except (ValueError, IndexError, OverflowError, UnicodeError):
+            found = False
+        if found is False:
+            self.skipped += 1
+            return None
+        return found
+
+    def read_stream(
+        self, stream: IO[bytes], clock: Clock, errors: list[str] | None = None
+    ) -> Iterator[Event | _Done]:
+        """The events of a whole file, read in large blocks: the same as ``_read`` over
+        ``iter_lines(stream)``, much faster.
+
+        Most lines of a mail log tell nothing (connects, TLS, qmgr's ``from=``, ...). One
+        compiled pattern steps over runs of such lines at C speed (``_SCAN``: a well-formed
+        stamp, a Postfix tag, and none of the queue-id forms that matter); every other line
+        (a delivery, a reject, ``message-id=``, ``removed``, Dovecot, Exim, anything odd) goes
+        through the per-line parser. A block with a NUL byte, invalid UTF-8 or an over-long
+        line is read line by line altogether, so bad input is counted exactly as before.
+        """
+        postfix = self.fmt in ("auto", "postfix")
+        exim = self.fmt in ("auto", "exim")
+        dovecot = self.fmt in ("auto", "dovecot")
+        parse = self._parse
+        scan = _SCAN.finditer
+        prefix = _PREFIX.match
+        status = self._postfix_status
+        states = self._postfix
+        for buf, start, end in _blocks(stream, errors):
+            if buf is None:  # an over-long line, or the empty line a read error ends with
+                self.lines += 1
                 self.skipped += 1
                 continue
-            yield from found
+            newlines = buf.count(b"\n", start, end)
+            if end == len(buf) and not buf.endswith(b"\n"):  # the file's last line
+                newlines += 1
+            if not _clean(buf, start, end):
+                for raw in buf[start:end].split(b"\n")[:newlines]:
+                    self.lines += 1
+                    found = parse(raw[:-1] if raw.endswith(b"\r") else raw, clock, postfix,
+                                  exim, dovecot)  # fmt: skip
+                    if found:
+                        yield from found
+                continue
+            self.lines += newlines
+            for line in scan(buf, start, end):
+                qid = line.group(1)
+                if qid is not None:  # cleanup's "<qid>: message-id=<...>"
+                    if postfix:
+                        state = states.get(qid)
+                        if state is None:
+                            state = [None, {}]
+                            _bounded_set(states, qid, state)
+                        state[0] = _text(line.group(2)).strip("<>") or None
+                    continue
+                qid = line.group(3)
+                if qid is not None:  # "<qid>: removed"
+                    if postfix:
+                        states.pop(qid, None)
+                        yield _Done("postfix:" + qid.decode())
+                    continue
+                raw = line.group(4)
+                if raw is not None:  # "<qid>: to=<...>": what _parse does, without its checks
+                    if raw.endswith(b"\r"):
+                        raw = raw[:-1]
+                    head = prefix(raw)  # always a match: _SCAN's stamps are _PREFIX's
+                    if postfix and head is not None and b" status=" in raw:
+                        try:
+                            found = status(raw, head, clock)
+                        except (ValueError, IndexError, OverflowError, UnicodeError):
+                            found = False
+                        if found is False:
+                            self.skipped += 1
+                        elif found:
+                            yield from found
+                        continue
+                else:
+                    raw = line.group(5)
+                    if raw is None:
+                        raw = line.group(6)
+                        if raw is None:  # the end of the block
+                            continue
+                    if raw.endswith(b"\r"):
+                        raw = raw[:-1]
+                found = parse(raw, clock, postfix, exim, dovecot)
+                if found:
+                    yield from found
 
     def _line(
         self,
@@ -369,13 +490,23 @@ class LogParser:
     def _postfix_status(
         self, raw: bytes, head: re.Match[bytes], clock: Clock
     ) -> list[Event | _Done] | Literal[False] | None:
-        found = _PF_STATUS.search(raw, head.end())
-        if found is None:
-            expired = _PF_EXPIRED.search(raw, head.end())
-            if expired is None:
-                return None if b": to=<" not in raw else False
-            return self._postfix_expired(expired.group(1), head, clock)
-        service, qid, to, relay, dsn_raw, status, rest = found.groups()
+        to_part = _PF_TO.search(raw, head.end())
+        status_part = _PF_STATUS_AT.search(raw, to_part.end()) if to_part else None
+        if to_part is not None and status_part is not None:
+            service, qid, to, relay = to_part.groups()
+            status, rest = status_part.groups()
+            at = status_part.start()
+            dsn_at = raw.rfind(b" dsn=", to_part.end(), at)
+            dsn_part = _PF_DSN_AT.fullmatch(raw, dsn_at, at) if dsn_at >= 0 else None
+            dsn_raw = dsn_part.group(1) if dsn_part else None
+        else:
+            found = _PF_STATUS.search(raw, head.end())
+            if found is None:
+                expired = _PF_EXPIRED.search(raw, head.end())
+                if expired is None:
+                    return None if b": to=<" not in raw else False
+                return self._postfix_expired(expired.group(1), head, clock)
+            service, qid, to, relay, dsn_raw, status, rest = found.groups()
         rest = rest.strip()
         if rest.startswith(b"(") and not rest.endswith(b")"):
             return False  # cut off in the middle of the reason
@@ -725,6 +856,26 @@ def summarize_files(
     return tally.finish()
 
 
+def summarize_streams(
+    streams: Iterable[IO[bytes]],
+    fmt: str = "auto",
+    year: int | None = None,
+    now: datetime | None = None,
+    errors: list[str] | None = None,
+) -> Summary:
+    """``summarize_files`` over open binary streams (``open_log``), read in large blocks:
+    the same counts, many times faster; read errors end a file as in ``iter_lines``."""
+    parser = LogParser(fmt, year)
+    tally = Tally()
+    add = tally.add
+    for stream in streams:
+        for item in parser.read_stream(stream, Clock(year, now), errors):
+            add(item)
+    tally.summary.lines = parser.lines
+    tally.summary.skipped = parser.skipped
+    return tally.finish()
+
+
 class _Prefixed(io.RawIOBase):
     """A stream with its first bytes, already read, put back in front."""
 
@@ -790,6 +941,73 @@ def iter_lines(stream: IO[bytes], errors: list[str] | None = None) -> Iterator[b
         yield tail[:-1] if tail.endswith(b"\r") and not cut else tail
 
 
+_Block = tuple[bytes, int, int] | tuple[None, int, int]
+
+
+def _blocks(stream: IO[bytes], errors: list[str] | None = None) -> Iterator[_Block]:
+    """A stream as ``(buffer, start, end)``: ``buffer[start:end]`` holds whole lines, each
+    ending in a newline, except the file's last line; ``(None, 0, 0)`` stands for a line
+    longer than ``MAX_LINE`` (not kept, in flat memory) or the empty line a read error ends
+    the file with (see ``iter_lines``, which this follows line for line)."""
+    tail = b""
+    cut = False  # inside an over-long line: drop up to the next newline
+    while True:
+        try:
+            chunk = stream.read(_BLOCK)
+        except Exception as exc:  # EOFError, zlib.error, OSError: never crash on a bad file
+            if errors is not None:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            yield None, 0, 0
+            return
+        if not chunk:
+            break
+        start = 0
+        if cut:
+            start = chunk.find(b"\n") + 1
+            if not start:
+                continue
+            yield None, 0, 0
+            cut = False
+        last = chunk.rfind(b"\n", start) + 1
+        if not last:
+            tail += chunk[start:]
+            if len(tail) > MAX_LINE:
+                tail, cut = b"", True
+            continue
+        if tail:
+            first = chunk.find(b"\n", start) + 1
+            joint = tail + chunk[start:first]
+            yield joint, 0, len(joint)
+            start, tail = first, b""
+        if start < last:
+            yield chunk, start, last
+        tail = chunk[last:]
+        if len(tail) > MAX_LINE:
+            tail, cut = b"", True
+    if cut:
+        yield None, 0, 0
+    elif tail:
+        yield tail, 0, len(tail)
+
+
+def _clean(buf: bytes, start: int, end: int) -> bool:
+    """No NUL byte, valid UTF-8 and no line over ``MAX_LINE`` in ``buf[start:end]``."""
+    if buf.find(b"\x00", start, end) >= 0:
+        return False
+    if not buf.isascii():  # the whole buffer: no copy, and ASCII almost always
+        try:
+            buf[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    pos = start
+    while end - pos > MAX_LINE:  # every MAX_LINE + 1 bytes hold a newline
+        newline = buf.rfind(b"\n", pos, pos + MAX_LINE + 1)
+        if newline < 0:
+            return False
+        pos = newline + 1
+    return True
+
+
 __all__ = [
     "FORMATS",
     "MAX_LINE",
@@ -805,4 +1023,5 @@ __all__ = [
     "open_log",
     "summarize",
     "summarize_files",
+    "summarize_streams",
 ]
