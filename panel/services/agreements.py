@@ -190,6 +190,28 @@ def current(package_id: int) -> Agreement | None:
     ).first()
 
 
+def current_of(package_ids: Iterable[int]) -> dict[int, Agreement]:
+    """Each package's agreement in force (its newest version), for those that have one, in
+    one query however many packages."""
+    ids = list(package_ids)
+    newest = (
+        select(Agreement.package_id, func.max(Agreement.version).label("version"))
+        .where(Agreement.package_id.in_(ids))
+        .group_by(Agreement.package_id)
+        .subquery()
+    )
+    return {
+        agreement.package_id: agreement
+        for agreement in db.session.scalars(
+            select(Agreement).join(
+                newest,
+                (Agreement.package_id == newest.c.package_id)
+                & (Agreement.version == newest.c.version),
+            )
+        )
+    }
+
+
 def versions(package_id: int) -> list[Agreement]:
     return list(
         db.session.scalars(
@@ -366,22 +388,7 @@ def _state(agreement: Agreement | None, acked: set[int]) -> AgreementState:
 def states_of(package_ids: Iterable[int]) -> dict[int, AgreementState]:
     """Each package's agreement state, in two queries however many packages."""
     ids = list(package_ids)
-    newest = (
-        select(Agreement.package_id, func.max(Agreement.version).label("version"))
-        .where(Agreement.package_id.in_(ids))
-        .group_by(Agreement.package_id)
-        .subquery()
-    )
-    agreements = {
-        a.package_id: a
-        for a in db.session.scalars(
-            select(Agreement).join(
-                newest,
-                (Agreement.package_id == newest.c.package_id)
-                & (Agreement.version == newest.c.version),
-            )
-        )
-    }
+    agreements = current_of(ids)
     acked: dict[int, set[int]] = {}
     if agreements:
         rows = db.session.execute(

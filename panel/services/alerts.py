@@ -130,22 +130,10 @@ def _facts(package_ids: Sequence[int], now: datetime) -> dict[int, Facts]:
         key = f"mailbox:{address}"
         limit = quota if quota is not None else mailbox_default[package_id]
         facts[package_id].subjects[key] = Subject(key, "mailbox", limit)
-    newest = (
-        select(Agreement.package_id, func.max(Agreement.version).label("version"))
-        .where(Agreement.package_id.in_(ids))
-        .group_by(Agreement.package_id)
-        .subquery()
-    )
-    for package_id, thresholds, deadlines, matrix in db.session.execute(
-        select(
-            Agreement.package_id, Agreement.thresholds, Agreement.deadlines, Agreement.matrix
-        ).join(
-            newest,
-            (Agreement.package_id == newest.c.package_id) & (Agreement.version == newest.c.version),
-        )
-    ):
+    for package_id, agreement in agreements.current_of(ids).items():
         found = facts[package_id]
-        found.thresholds, found.deadlines, found.matrix = thresholds, deadlines, matrix
+        found.thresholds, found.deadlines = agreement.thresholds, agreement.deadlines
+        found.matrix = agreement.matrix
     recent = db.session.execute(
         select(
             UsageSample.package_id,
@@ -581,26 +569,6 @@ def _latest_components(package_ids: Sequence[int]) -> dict[int, dict[str, list[i
     }
 
 
-def _current_agreements(package_ids: Sequence[int]) -> dict[int, Agreement]:
-    """Each package's agreement in force (its newest version), for those that have one."""
-    newest = (
-        select(Agreement.package_id, func.max(Agreement.version).label("version"))
-        .where(Agreement.package_id.in_(package_ids))
-        .group_by(Agreement.package_id)
-        .subquery()
-    )
-    return {
-        agreement.package_id: agreement
-        for agreement in db.session.scalars(
-            select(Agreement).join(
-                newest,
-                (Agreement.package_id == newest.c.package_id)
-                & (Agreement.version == newest.c.version),
-            )
-        )
-    }
-
-
 def _maybe_due(now: datetime) -> list[int]:
     """The open alerts that may be due for a step or a reminder: deadlines are at least an
     hour (the agreement's check), so an alert stepped within the hour is not."""
@@ -638,7 +606,7 @@ def _escalate_chunk(alert_ids: Sequence[int], now: datetime, out: Outcome) -> No
     by_id = {alert.id: alert for alert in sorted(chunk, key=lambda a: a.id)}
     package_ids = sorted({alert.package_id for alert in chunk})
     loaded = _load_packages(package_ids, now)
-    in_force = _current_agreements(package_ids)
+    in_force = agreements.current_of(package_ids)
     components = _latest_components(sorted({a.package_id for a in chunk if a.subject == "package"}))
 
     def step(alert_id: int) -> bool:
