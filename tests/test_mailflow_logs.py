@@ -342,3 +342,23 @@ def open_log_bytes(data: bytes) -> IO[bytes]:
     path = Path(tempfile.mkdtemp()) / "log"
     path.write_bytes(data)
     return open_log(path)
+
+
+def test_clock_reuses_a_minute_but_not_across_a_year_change() -> None:
+    """The minute cache gives what a fresh computation gives, rollovers and bad days too."""
+    stamps = [
+        b"Dec 31 23:59:58", b"Dec 31 23:59:59", b"Jan  1 00:00:01", b"Jan  1 00:00:02",
+        b"Dec 31 23:59:59", b"Dec 31 23:59:57", b"Jan  1 00:00:03", b"Feb 30 00:00:00",
+        b"Jan  1 00:00:04", b"Jan  1 00:00:60", b"Jan  1 00:00:05", b"Dec 31 23:59:30.5",
+        b"Dec 31 23:59:31", b"Jan  1 00:00:06",
+    ]  # fmt: skip
+    clock = logs.Clock(2026)
+    times = [clock.time(logs._PREFIX.match(s + b" host x")) for s in stamps]
+    assert [t.isoformat() if t else None for t in times] == [
+        "2026-12-31T23:59:58+00:00", "2026-12-31T23:59:59+00:00",
+        "2027-01-01T00:00:01+00:00", "2027-01-01T00:00:02+00:00",
+        "2026-12-31T23:59:59+00:00", "2026-12-31T23:59:57+00:00",
+        "2027-01-01T00:00:03+00:00", None, "2027-01-01T00:00:04+00:00", None,
+        "2027-01-01T00:00:05+00:00", "2026-12-31T23:59:30.500000+00:00",
+        "2026-12-31T23:59:31+00:00", "2027-01-01T00:00:06+00:00",
+    ]  # fmt: skip

@@ -41,7 +41,7 @@ import io
 import re
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +209,12 @@ class Summary:
         }
 
 
+# A Postfix delivery's Event fields but source: time, queue_id, recipient, result, dsn, reason,
+# over_quota, message_id, service
+_Fields = tuple[datetime, str, str, str, str | None, str, bool, str | None, str]
+_Deliver = Callable[[str, str, str, bool, datetime, str | None], None]
+
+
 class _Done:
     """Marks that a queued message left the queue (Postfix ``removed``, Exim ``Completed``)."""
 
@@ -246,6 +252,9 @@ class Clock:
         self.now = now or datetime.now(UTC)
         self._month = 0
         self._last: tuple[bytes, datetime | None] = (b"", None)
+        # the last syslog stamp's minute (stamp without ":SS "), and its time at second 0:
+        # consecutive lines of one month keep the year, so the minute's time is reused
+        self._minute: tuple[bytes, datetime | None] = (b"", None)
 
     def time(self, match: re.Match[bytes]) -> datetime | None:
         stamp = match.group(0)
@@ -259,7 +268,17 @@ class Clock:
                 when = datetime.fromisoformat(iso.decode())
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=UTC)
+            elif match.group(6) is None:
+                minute, base = self._minute
+                if base is not None and stamp[:-4] == minute:
+                    when = base.replace(second=int(match.group(5)))
+                else:
+                    self._minute = (b"", None)  # _syslog may move the year, or fail
+                    when = self._syslog(match)
+                    if when is not None:
+                        self._minute = (stamp[:-4], when.replace(second=0))
             else:
+                self._minute = (b"", None)
                 when = self._syslog(match)
         except (ValueError, OverflowError):
             when = None
@@ -308,6 +327,7 @@ class LogParser:
         # Postfix queue id → [message-id, {recipient: (dsn, reason) of its last deferral}]
         self._postfix: dict[bytes, list[Any]] = {}
         self._exim_ids: dict[bytes, str | None] = {}  # Exim message id → message-id
+        self._addresses: dict[bytes, str] = {}  # Postfix to=<...> bytes → _address of them
 
     def events(self, lines: Iterable[bytes], now: datetime | None = None) -> Iterator[Event]:
         """The delivery events of one file's lines, in order."""
@@ -357,7 +377,11 @@ class LogParser:
         return found
 
     def read_stream(
-        self, stream: IO[bytes], clock: Clock, errors: list[str] | None = None
+        self,
+        stream: IO[bytes],
+        clock: Clock,
+        errors: list[str] | None = None,
+        deliver: _Deliver | None = None,
     ) -> Iterator[Event | _Done]:
         """The events of a whole file, read in large blocks: the same as ``_read`` over
         ``iter_lines(stream)``, much faster.
@@ -368,6 +392,9 @@ class LogParser:
         (a delivery, a reject, ``message-id=``, ``removed``, Dovecot, Exim, anything odd) goes
         through the per-line parser. A block with a NUL byte, invalid UTF-8 or an over-long
         line is read line by line altogether, so bad input is counted exactly as before.
+
+        ``deliver`` (``Tally.add_delivery``): the Postfix deliveries the fast path reads go to
+        it, in order, instead of coming out as ``Event`` objects.
         """
         postfix = self.fmt in ("auto", "postfix")
         exim = self.fmt in ("auto", "exim")
@@ -375,7 +402,7 @@ class LogParser:
         parse = self._parse
         scan = _SCAN.finditer
         prefix = _PREFIX.match
-        status = self._postfix_status
+        fields = self._postfix_fields
         states = self._postfix
         for buf, start, end in _blocks(stream, errors):
             if buf is None:  # an over-long line, or the empty line a read error ends with
@@ -395,42 +422,48 @@ class LogParser:
                 continue
             self.lines += newlines
             for line in scan(buf, start, end):
-                qid = line.group(1)
-                if qid is not None:  # cleanup's "<qid>: message-id=<...>"
+                which = line.lastindex  # the alternative that matched: its last group
+                if which == 2:  # cleanup's "<qid>: message-id=<...>"
                     if postfix:
+                        qid = line.group(1)
                         state = states.get(qid)
                         if state is None:
                             state = [None, {}]
                             _bounded_set(states, qid, state)
                         state[0] = _text(line.group(2)).strip("<>") or None
                     continue
-                qid = line.group(3)
-                if qid is not None:  # "<qid>: removed"
+                if which == 3:  # "<qid>: removed"
                     if postfix:
+                        qid = line.group(3)
                         states.pop(qid, None)
                         yield _Done("postfix:" + qid.decode())
                     continue
-                raw = line.group(4)
-                if raw is not None:  # "<qid>: to=<...>": what _parse does, without its checks
+                if which == 4:  # "<qid>: to=<...>": what _parse does, without its checks
+                    raw = line.group(4)
                     if raw.endswith(b"\r"):
                         raw = raw[:-1]
                     head = prefix(raw)  # always a match: _SCAN's stamps are _PREFIX's
                     if postfix and head is not None and b" status=" in raw:
                         try:
-                            found = status(raw, head, clock)
+                            found = fields(raw, head, clock, True)
                         except (ValueError, IndexError, OverflowError, UnicodeError):
                             found = False
-                        if found is False:
+                        if type(found) is tuple:
+                            when, qid_text, recipient, result, dsn, reason, over, mid, svc = found
+                            if deliver is not None:
+                                deliver(qid_text, recipient, result, over, when, mid)
+                            else:
+                                yield Event(when, "postfix", qid_text, recipient, result, dsn,
+                                            reason, over, mid, svc)  # fmt: skip
+                        elif found is False:
                             self.skipped += 1
                         elif found:
-                            yield from found
+                            yield from found  # type: ignore[misc]
                         continue
                 else:
-                    raw = line.group(5)
-                    if raw is None:
-                        raw = line.group(6)
-                        if raw is None:  # the end of the block
-                            continue
+                    if which is None:  # the end of the block
+                        continue
+                    raw = line.group(which)  # 5, or 6: the file's last line
                     if raw.endswith(b"\r"):
                         raw = raw[:-1]
                 found = parse(raw, clock, postfix, exim, dovecot)
@@ -490,7 +523,31 @@ class LogParser:
     def _postfix_status(
         self, raw: bytes, head: re.Match[bytes], clock: Clock
     ) -> list[Event | _Done] | Literal[False] | None:
-        to_part = _PF_TO.search(raw, head.end())
+        found = self._postfix_fields(raw, head, clock)
+        if type(found) is tuple:
+            when, qid_text, recipient, result, dsn, reason, over, message_id, svc = found
+            return [
+                Event(when, "postfix", qid_text, recipient, result, dsn, reason, over,
+                      message_id, svc)
+            ]  # fmt: skip
+        return found  # type: ignore[return-value]
+
+    def _postfix_fields(
+        self, raw: bytes, head: re.Match[bytes], clock: Clock, scanned: bool = False
+    ) -> _Fields | list[Event | _Done] | Literal[False] | None:
+        """A delivery line's event as a tuple of ``Event``'s fields but ``source`` (all
+        ``_postfix_status`` needs, without an ``Event`` object), or what it returns for others.
+
+        ``scanned``: the line is one of ``_SCAN``'s deliveries ("<stamp> <host> postfix...":
+        no match of ``_PF_TO`` can start before the first "postfix", so one ``match`` there is
+        the leftmost match, much cheaper than a ``search`` trying every position of the host)."""
+        to_part = None
+        if scanned:
+            tag = raw.find(b"postfix", head.end())
+            if tag >= 0:
+                to_part = _PF_TO.match(raw, tag)
+        if to_part is None:
+            to_part = _PF_TO.search(raw, head.end())
         status_part = _PF_STATUS_AT.search(raw, to_part.end()) if to_part else None
         if to_part is not None and status_part is not None:
             service, qid, to, relay = to_part.groups()
@@ -511,7 +568,12 @@ class LogParser:
         if rest.startswith(b"(") and not rest.endswith(b")"):
             return False  # cut off in the middle of the reason
         when = clock.time(head)
-        recipient = _address(to)
+        recipient = self._addresses.get(to)
+        if recipient is None:
+            recipient = _address(to)
+            if len(self._addresses) >= _MAX_QUEUE_STATE:
+                self._addresses.clear()
+            self._addresses[to] = recipient
         if when is None or not recipient:
             return False
         reason = _text(rest[1:-1] if rest.startswith(b"(") else rest.lstrip(b", "))
@@ -539,9 +601,7 @@ class LogParser:
         over = result != "delivered" and _quota(dsn, reason)
         svc = service.decode() if service else ""
         qid_text = "postfix:" + qid.decode()
-        return [
-            Event(when, "postfix", qid_text, recipient, result, dsn, reason, over, message_id, svc)
-        ]
+        return (when, qid_text, recipient, result, dsn, reason, over, message_id, svc)
 
     def _postfix_expired(
         self, qid: bytes, head: re.Match[bytes], clock: Clock
@@ -683,25 +743,33 @@ def _loopback(relay: bytes) -> bool:
 class _Seen:
     """A line remembered for pairing Dovecot with the MTA."""
 
-    __slots__ = ("event", "over_quota", "result")
+    __slots__ = ("event", "message_id", "over_quota", "result", "time")
 
-    def __init__(self, event: Event, result: str, over_quota: bool) -> None:
-        self.event = event
+    def __init__(
+        self,
+        time: datetime,
+        message_id: str | None,
+        result: str,
+        over_quota: bool,
+        event: Event | None = None,  # Dovecot's; an MTA line keeps only its time and message-id
+    ) -> None:
+        self.time = time
+        self.message_id = message_id
         self.result = result
         self.over_quota = over_quota
+        self.event = event
 
 
-def _pairs(a: Event, b: Event) -> bool:
-    if a.message_id and b.message_id:
-        return a.message_id == b.message_id
-    return abs((a.time - b.time).total_seconds()) <= PAIR_SECONDS
-
-
-def _take(seen: deque[_Seen] | None, event: Event) -> _Seen | None:
+def _take(seen: deque[_Seen] | None, message_id: str | None, time: datetime) -> _Seen | None:
+    """The first remembered line that pairs with a line of this message-id and time."""
     if not seen:
         return None
     for item in seen:
-        if _pairs(item.event, event):
+        if item.message_id and message_id:
+            paired = item.message_id == message_id
+        else:
+            paired = abs((item.time - time).total_seconds()) <= PAIR_SECONDS
+        if paired:
             seen.remove(item)
             return item
     return None
@@ -734,42 +802,62 @@ class Tally:
             self._add_mta(item)
 
     def _add_mta(self, event: Event) -> None:
-        recipient = event.recipient
-        result, over, when = event.result, event.over_quota, event.time
         if event.queue_id is None:  # an SMTP-time reject: one message per line
-            self._count(recipient, result, over, when)
+            self._count(event.recipient, event.result, event.over_quota, event.time)
             return
+        self.add_delivery(
+            event.queue_id, event.recipient, event.result, event.over_quota, event.time,
+            event.message_id,
+        )  # fmt: skip
+
+    def add_delivery(
+        self,
+        queue_id: str,
+        recipient: str,
+        result: str,
+        over: bool,
+        when: datetime,
+        message_id: str | None,
+    ) -> None:
+        """An MTA event with a queue id, given by its fields (``add`` without an ``Event``)."""
         waiting = self._dovecot_waiting.get(recipient)
-        partner = _take(waiting, event) if waiting else None
+        partner = _take(waiting, message_id, when) if waiting else None
         if partner is not None:
             if result == "delivered" and partner.result == "lda-rejected":
-                result, over, when = "bounced", partner.over_quota, partner.event.time
+                result, over, when = "bounced", partner.over_quota, partner.time
             elif result == "bounced" and partner.over_quota:
                 over = True
-        recipients = self._messages.get(event.queue_id)
+        messages = self._messages
+        recipients = messages.get(queue_id)
         if recipients is None:
-            _bounded_set(self._messages, event.queue_id, {})
-            recipients = self._messages[event.queue_id]
+            recipients = {}
+            _bounded_set(messages, queue_id, recipients)
         flags = recipients.get(recipient, 0)
         if result == "deferred":
-            if not flags & self._DEFERRED:
-                recipients[recipient] = flags | self._DEFERRED
+            if not flags & 1:  # _DEFERRED
+                recipients[recipient] = flags | 1
                 self._count(recipient, result, over, when)
-        elif not flags & self._FINAL:
-            recipients[recipient] = flags | self._FINAL
-            self._count(recipient, result, over, when)
+        elif not flags & 2:  # _FINAL
+            recipients[recipient] = flags | 2
+            if result == "delivered":  # _count's commonest case, inline
+                outcome = self.summary.recipients.get(recipient)
+                if outcome is None:
+                    outcome = self.summary.recipients[recipient] = Outcome()
+                outcome.delivered += 1
+            else:
+                self._count(recipient, result, over, when)
         if partner is None:
             seen = self._mta_seen.get(recipient)
             if seen is None:
                 seen = self._mta_seen[recipient] = deque(maxlen=_PAIR_DEPTH)
-            seen.append(_Seen(event, result, over))
+            seen.append(_Seen(when, message_id, result, over))
 
     def _add_dovecot(self, event: Event) -> None:
         recipient = event.recipient
         result = event.result
         if event.service == "lda" and event.reason.startswith("rejected"):
             result = "lda-rejected"
-        partner = _take(self._mta_seen.get(recipient), event)
+        partner = _take(self._mta_seen.get(recipient), event.message_id, event.time)
         if partner is not None:  # the MTA counted it already; correct what it could not know
             outcome = self._outcome(recipient)
             if partner.result == "delivered" and result == "lda-rejected":
@@ -785,20 +873,23 @@ class Tally:
             waiting = self._dovecot_waiting[recipient] = deque()
         for item in waiting:  # one message, several lines (sieve): saved, or else the refusal
             if (
-                item.event.message_id
-                and item.event.message_id == event.message_id
+                item.message_id
+                and item.message_id == event.message_id
+                and item.event is not None
                 and item.event.queue_id == event.queue_id
             ):
                 if item.result != "lda-rejected" and result in ("lda-rejected", "delivered"):
                     item.event, item.result, item.over_quota = event, result, event.over_quota
+                    item.time, item.message_id = event.time, event.message_id
                 return
-        waiting.append(_Seen(event, result, event.over_quota))
+        waiting.append(_Seen(event.time, event.message_id, result, event.over_quota, event))
         if len(waiting) > _PAIR_DEPTH:
             self._count_alone(waiting.popleft())
 
     def _count_alone(self, item: _Seen) -> None:
         result = "bounced" if item.result == "lda-rejected" else item.result
-        self._count(item.event.recipient, result, item.over_quota, item.event.time)
+        assert item.event is not None  # a Dovecot line's
+        self._count(item.event.recipient, result, item.over_quota, item.time)
 
     def _count(self, recipient: str, result: str, over: bool, when: datetime) -> None:
         outcome = self._outcome(recipient)
@@ -869,7 +960,7 @@ def summarize_streams(
     tally = Tally()
     add = tally.add
     for stream in streams:
-        for item in parser.read_stream(stream, Clock(year, now), errors):
+        for item in parser.read_stream(stream, Clock(year, now), errors, tally.add_delivery):
             add(item)
     tally.summary.lines = parser.lines
     tally.summary.skipped = parser.skipped
