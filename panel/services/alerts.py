@@ -69,8 +69,6 @@ class Facts:
 
     package_id: int
     thresholds: dict[str, int]
-    deadlines: dict[str, int]
-    matrix: dict[str, Any] | None  # the agreement's, or None without an agreement
     subjects: dict[str, Subject]
     components: dict[str, list[int]]  # of the latest measurement
     # the agreement's versions with their acknowledgements, read when the package needs telling
@@ -113,8 +111,6 @@ def _facts(package_ids: Sequence[int], now: datetime) -> dict[int, Facts]:
         facts[package_id] = Facts(
             package_id,
             {"notice": notice, "warning": warning, "critical": critical},
-            dict(terms.DEFAULT_DEADLINES),
-            None,
             {"package": Subject("package", "capacity", quota)},
             {},
         )
@@ -131,9 +127,7 @@ def _facts(package_ids: Sequence[int], now: datetime) -> dict[int, Facts]:
         limit = quota if quota is not None else mailbox_default[package_id]
         facts[package_id].subjects[key] = Subject(key, "mailbox", limit)
     for package_id, agreement in agreements.current_of(ids).items():
-        found = facts[package_id]
-        found.thresholds, found.deadlines = agreement.thresholds, agreement.deadlines
-        found.matrix = agreement.matrix
+        facts[package_id].thresholds = agreement.thresholds
     recent = db.session.execute(
         select(
             UsageSample.package_id,
