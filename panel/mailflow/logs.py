@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 from panel.mailflow.codes import is_over_quota
 
@@ -775,14 +775,35 @@ def _take(seen: deque[_Seen] | None, message_id: str | None, time: datetime) -> 
     return None
 
 
+class Counted(NamedTuple):
+    """One change to a recipient's counts, for a listener that keeps them per hour.
+
+    ``delta`` is +1, or -1 when a later line corrects what was counted: a Dovecot LDA
+    refusal turns an MTA ``sent`` into a bounce (``delivered`` -1 at the MTA's time, then
+    ``bounced`` +1). ``result`` ``over_quota`` marks a bounce counted already, at ``when``, as
+    over quota after all. ``event`` is the line's event when the count has one."""
+
+    recipient: str
+    result: str  # delivered, deferred, bounced, rejected, over_quota
+    over_quota: bool
+    when: datetime
+    delta: int
+    event: Event | None
+
+
 class Tally:
-    """Counts distinct messages per recipient from events (see the module's rules)."""
+    """Counts distinct messages per recipient from events (see the module's rules).
+
+    ``listener``, when given, hears every change to the counts as it is made."""
 
     _DEFERRED = 1
     _FINAL = 2
 
-    def __init__(self, summary: Summary | None = None) -> None:
+    def __init__(
+        self, summary: Summary | None = None, listener: Callable[[Counted], None] | None = None
+    ) -> None:
         self.summary = summary or Summary()
+        self.listener = listener
         self._messages: dict[str, dict[str, int]] = {}
         self._mta_seen: dict[str, deque[_Seen]] = {}  # MTA lines Dovecot may still pair with
         self._dovecot_waiting: dict[str, deque[_Seen]] = {}  # Dovecot lines not yet paired
@@ -803,11 +824,11 @@ class Tally:
 
     def _add_mta(self, event: Event) -> None:
         if event.queue_id is None:  # an SMTP-time reject: one message per line
-            self._count(event.recipient, event.result, event.over_quota, event.time)
+            self._count(event.recipient, event.result, event.over_quota, event.time, event)
             return
         self.add_delivery(
             event.queue_id, event.recipient, event.result, event.over_quota, event.time,
-            event.message_id,
+            event.message_id, event,
         )  # fmt: skip
 
     def add_delivery(
@@ -818,6 +839,7 @@ class Tally:
         over: bool,
         when: datetime,
         message_id: str | None,
+        event: Event | None = None,
     ) -> None:
         """An MTA event with a queue id, given by its fields (``add`` without an ``Event``)."""
         waiting = self._dovecot_waiting.get(recipient)
@@ -825,6 +847,7 @@ class Tally:
         if partner is not None:
             if result == "delivered" and partner.result == "lda-rejected":
                 result, over, when = "bounced", partner.over_quota, partner.time
+                event = partner.event
             elif result == "bounced" and partner.over_quota:
                 over = True
         messages = self._messages
@@ -836,16 +859,16 @@ class Tally:
         if result == "deferred":
             if not flags & 1:  # _DEFERRED
                 recipients[recipient] = flags | 1
-                self._count(recipient, result, over, when)
+                self._count(recipient, result, over, when, event)
         elif not flags & 2:  # _FINAL
             recipients[recipient] = flags | 2
-            if result == "delivered":  # _count's commonest case, inline
+            if result == "delivered" and self.listener is None:  # _count's commonest case
                 outcome = self.summary.recipients.get(recipient)
                 if outcome is None:
                     outcome = self.summary.recipients[recipient] = Outcome()
                 outcome.delivered += 1
             else:
-                self._count(recipient, result, over, when)
+                self._count(recipient, result, over, when, event)
         if partner is None:
             seen = self._mta_seen.get(recipient)
             if seen is None:
@@ -860,13 +883,16 @@ class Tally:
         partner = _take(self._mta_seen.get(recipient), event.message_id, event.time)
         if partner is not None:  # the MTA counted it already; correct what it could not know
             outcome = self._outcome(recipient)
+            listener = self.listener
             if partner.result == "delivered" and result == "lda-rejected":
                 outcome.delivered -= 1
-                outcome.bounced += 1
-                if event.over_quota:
-                    outcome.note_over_quota(event.time)
+                if listener is not None:
+                    listener(Counted(recipient, "delivered", False, partner.time, -1, None))
+                self._count(recipient, "bounced", event.over_quota, event.time, event)
             elif partner.result == "bounced" and event.over_quota and not partner.over_quota:
                 outcome.note_over_quota(event.time)
+                if listener is not None:
+                    listener(Counted(recipient, "over_quota", True, partner.time, 1, event))
             return
         waiting = self._dovecot_waiting.get(recipient)
         if waiting is None:
@@ -889,9 +915,13 @@ class Tally:
     def _count_alone(self, item: _Seen) -> None:
         result = "bounced" if item.result == "lda-rejected" else item.result
         assert item.event is not None  # a Dovecot line's
-        self._count(item.event.recipient, result, item.over_quota, item.time)
+        self._count(item.event.recipient, result, item.over_quota, item.time, item.event)
 
-    def _count(self, recipient: str, result: str, over: bool, when: datetime) -> None:
+    def _count(
+        self, recipient: str, result: str, over: bool, when: datetime, event: Event | None = None
+    ) -> None:
+        if self.listener is not None:
+            self.listener(Counted(recipient, result, over, when, 1, event))
         outcome = self._outcome(recipient)
         if result == "delivered":
             outcome.delivered += 1
@@ -903,6 +933,23 @@ class Tally:
             outcome.rejected += 1
         if over and result in ("bounced", "rejected"):
             outcome.note_over_quota(when)
+
+    def settle(self, before: datetime) -> None:
+        """Counts the Dovecot lines logged before ``before`` that no MTA line paired with, and
+        forgets the MTA lines from then: a log followed for months must neither wait forever
+        for a partner that is not coming nor remember every recipient's last lines."""
+        for recipient in list(self._dovecot_waiting):
+            waiting = self._dovecot_waiting[recipient]
+            while waiting and waiting[0].time < before:
+                self._count_alone(waiting.popleft())
+            if not waiting:
+                del self._dovecot_waiting[recipient]
+        for recipient in list(self._mta_seen):
+            seen = self._mta_seen[recipient]
+            while seen and seen[0].time < before:
+                seen.popleft()
+            if not seen:
+                del self._mta_seen[recipient]
 
     def finish(self) -> Summary:
         """Counts the Dovecot lines no MTA line paired with; call once, after the last file."""

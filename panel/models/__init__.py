@@ -15,6 +15,13 @@ from panel.models.hosting import (
     Role,
     Site,
 )
+from panel.models.mailflow import (
+    MailFlowHour,
+    MailLogDay,
+    MailLogSource,
+    MailRefusal,
+    ReceivedBounce,
+)
 from panel.models.party import Contact, ContactKind, Invitation, Membership, Party, PartyKind, User
 from panel.models.usage import PackageUsage, UsageSample
 from panel.models.worker import WorkerHeartbeat
@@ -33,6 +40,10 @@ __all__ = [
     "HostedDatabase",
     "HostingNode",
     "Invitation",
+    "MailFlowHour",
+    "MailLogDay",
+    "MailLogSource",
+    "MailRefusal",
     "Mailbox",
     "Membership",
     "Notification",
@@ -43,6 +54,7 @@ __all__ = [
     "Party",
     "PartyKind",
     "Plan",
+    "ReceivedBounce",
     "Role",
     "Site",
     "TermsTemplate",

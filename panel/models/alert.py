@@ -48,10 +48,12 @@ class Alert(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("package.id", ondelete="CASCADE"))
-    subject: Mapped[str] = mapped_column(String(300))  # "package" or "mailbox:<address>"
+    # "package", "mailbox:<address>" (its storage), "delivery:<address>" (its mail refused
+    # because it is full), "silence:<address>" (its mail stopped)
+    subject: Mapped[str] = mapped_column(String(300))
     category: Mapped[str] = mapped_column(String(32))  # the agreement's category for it
     level: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(String(16))  # "threshold" or "forecast"
+    reason: Mapped[str] = mapped_column(String(16))  # threshold, forecast, refused, silent
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN)
     # "<package id>:<subject>" while not resolved: the database keeps one open per subject
     open_key: Mapped[str | None] = mapped_column(String(320), unique=True)
@@ -71,6 +73,9 @@ class Alert(db.Model):
     acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # "panel" or "link"
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(32))  # "dropped" or "raised"
+    # a "refused" alert: messages refused because the mailbox is full, since the first
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    refused_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     package: Mapped[Package] = relationship()
     acknowledged_by_party: Mapped[Party | None] = relationship(
