@@ -23,12 +23,16 @@ from panel.models import (
     HostingNode,
     Invitation,
     Mailbox,
+    MailFlowHour,
+    MailLogSource,
+    MailRefusal,
     Membership,
     Notification,
     Package,
     Party,
     PartyKind,
     Plan,
+    ReceivedBounce,
     Site,
     User,
 )
@@ -81,7 +85,7 @@ def _criterion(model: type, actor: Actor) -> ColumnElement[bool]:
     hoster_only = actor.is_hoster
     if model is Package:
         return Package.id.in_(visible_package_ids(actor))
-    if model in (Domain, Assignment, Mailbox, Site, HostedDatabase):
+    if model in (Domain, Assignment, Mailbox, Site, HostedDatabase, MailFlowHour, MailRefusal):
         return model.package_id.in_(visible_package_ids(actor))  # type: ignore[attr-defined]
     if model is Party:
         return Party.id.in_(_visible_party_ids(actor))
@@ -99,6 +103,18 @@ def _criterion(model: type, actor: Actor) -> ColumnElement[bool]:
         return Contact.party_id == actor.party_id
     if model in (Plan, HostingNode, AuditEvent):
         return model.hoster_id == actor.tenant_id if hoster_only else false()  # type: ignore[attr-defined]
+    if model is MailLogSource:  # where a node's logs are is the hoster's business
+        if not hoster_only:
+            return false()
+        return MailLogSource.node_id.in_(
+            select(HostingNode.id).where(HostingNode.hoster_id == actor.tenant_id)
+        )
+    if model is ReceivedBounce:  # a bounce of a warning to a party the hoster serves
+        if not hoster_only:
+            return false()
+        return ReceivedBounce.notification_id.in_(
+            select(Notification.id).where(Notification.party_id.in_(_visible_party_ids(actor)))
+        )
     if model is Invitation:
         return Invitation.party_id.in_(_visible_party_ids(actor)) if hoster_only else false()
     if model is Membership:

@@ -32,13 +32,24 @@ def register_web(app: Flask) -> None:
     from panel.web.client import bp as client_bp
     from panel.web.common import inject_navigation
     from panel.web.hoster import bp as hoster_bp
+    from panel.web.mail import bp as mail_bp
+    from panel.web.reports import bp as reports_bp
 
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
-    for blueprint in (auth_bp, hoster_bp, builder_bp, client_bp, agreements_bp, alerts_bp):
+    for blueprint in (
+        auth_bp,
+        hoster_bp,
+        builder_bp,
+        client_bp,
+        agreements_bp,
+        alerts_bp,
+        mail_bp,
+        reports_bp,
+    ):
         app.register_blueprint(blueprint)
 
     app.context_processor(inject_navigation)
