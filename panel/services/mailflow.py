@@ -10,14 +10,17 @@ transaction, so a read that fails changes nothing and the next one reads the sam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from panel.extensions import db
+from panel.mailflow.hourly import RESULTS
 from panel.mailflow.logs import FORMATS
-from panel.models import HostingNode, MailLogSource
+from panel.models import HostingNode, MailFlowHour, MailLogSource, MailRefusal
 from panel.services import audit
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
@@ -123,3 +126,90 @@ def sources_of(actor: Actor) -> list[MailLogSource]:
             .order_by(HostingNode.name, MailLogSource.path)
         )
     )
+
+
+# --- the figures --------------------------------------------------------------------------------
+
+
+@dataclass
+class DayFlow:
+    """One mailbox's messages on one day (UTC), with its first and last refusal."""
+
+    address: str
+    day: date
+    delivered: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    rejected: int = 0
+    over_quota: int = 0
+    first_refused_at: datetime | None = None
+    last_refused_at: datetime | None = None
+    first_over_quota_at: datetime | None = None
+    last_over_quota_at: datetime | None = None
+
+    @property
+    def refused(self) -> int:
+        return self.bounced + self.rejected
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min((x for x in (a, b) if x is not None), default=None)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((x for x in (a, b) if x is not None), default=None)
+
+
+def daily_flow(package_id: int, start: datetime, end: datetime) -> list[DayFlow]:
+    """The package's mailboxes' messages per day in ``[start, end)``, by day and address.
+    The caller has checked the package is in the viewer's scope."""
+    days: dict[tuple[date, str], DayFlow] = {}
+
+    def of(address: str, when: datetime) -> DayFlow:
+        key = (when.date(), address)
+        found = days.get(key)
+        if found is None:
+            found = days[key] = DayFlow(address, when.date())
+        return found
+
+    for row in db.session.scalars(
+        select(MailFlowHour).where(
+            MailFlowHour.package_id == package_id,
+            MailFlowHour.hour >= start,
+            MailFlowHour.hour < end,
+        )
+    ):
+        flow = of(row.address, row.hour)
+        for name in (*RESULTS, "over_quota"):
+            setattr(flow, name, getattr(flow, name) + getattr(row, name))
+        flow.first_over_quota_at = _earliest(flow.first_over_quota_at, row.first_over_quota_at)
+        flow.last_over_quota_at = _latest(flow.last_over_quota_at, row.last_over_quota_at)
+    for address, at in db.session.execute(
+        select(MailRefusal.address, MailRefusal.at).where(
+            MailRefusal.package_id == package_id,
+            MailRefusal.at >= start,
+            MailRefusal.at < end,
+        )
+    ):
+        flow = of(address, at)
+        flow.first_refused_at = _earliest(flow.first_refused_at, at)
+        flow.last_refused_at = _latest(flow.last_refused_at, at)
+    return [days[key] for key in sorted(days)]
+
+
+def refusals(
+    package_id: int, start: datetime, end: datetime, limit: int | None = None
+) -> list[MailRefusal]:
+    """The package's refused messages in ``[start, end)``, newest first."""
+    query = (
+        select(MailRefusal)
+        .where(
+            MailRefusal.package_id == package_id,
+            MailRefusal.at >= start,
+            MailRefusal.at < end,
+        )
+        .order_by(MailRefusal.at.desc(), MailRefusal.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
