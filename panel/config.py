@@ -132,6 +132,8 @@ def load_settings() -> dict[str, object]:
         # the daily digest at this UTC hour; acknowledge links valid this many seconds; a
         # notification claimed by a sender that died is taken over after the lease (seconds).
         "ONUS_ALERT_ROUND_EVERY": int(os.environ.get("ONUS_ALERT_ROUND_EVERY", "900")),
+        # Mail logs: every node's followed logs are read every N seconds
+        "ONUS_MAIL_LOG_EVERY": int(os.environ.get("ONUS_MAIL_LOG_EVERY", "120")),
         "ONUS_DIGEST_HOUR": int(os.environ.get("ONUS_DIGEST_HOUR", "7")),
         "ONUS_ACK_LINK_MAX_AGE": int(os.environ.get("ONUS_ACK_LINK_MAX_AGE", str(14 * 24 * 3600))),
         "ONUS_SEND_LEASE": int(os.environ.get("ONUS_SEND_LEASE", "300")),

@@ -31,15 +31,15 @@ from sqlalchemy import select
 
 from panel.config import load_settings
 from panel.extensions import db
-from panel.models import Invitation, Package, PackageUsage, Party, User, WorkerHeartbeat
+from panel.models import Alert, Invitation, Package, PackageUsage, Party, User, WorkerHeartbeat
 from panel.models.base import utcnow
-from panel.services import catalog, invitations
+from panel.services import catalog, invitations, mailflow
 from panel.services.scope import Actor
 from tests.conftest import DatabaseStates, close_app, csrf_token, https_client, login, make_app
 from tests.smtp import Received, SMTPSink, free_port
 from tests.world import LOGINS, PASSWORD, World
 from workers import worker_command
-from workers.tasks import record_heartbeat, send_invitation
+from workers.tasks import ingest_mail_logs, record_heartbeat, send_invitation
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUN = f"onus-test-{uuid.uuid4().hex[:12]}"
@@ -456,3 +456,43 @@ def test_measure_now_runs_on_the_nodes_own_queue(
     assert (tmp_path / "cache" / f"package-{package_id}.cache").exists()
     text = client.get(page).get_data(as_text=True)
     assert "7.8 KiB" in text and "info@alpha.example" in text
+
+
+def test_a_nodes_worker_reads_its_mail_log_and_a_full_mailbox_opens_an_alert(
+    panel: Flask, start_worker: Callable[..., Worker], queue: str, tmp_path: Path
+) -> None:
+    """The node's worker follows the log where it is; the refusals it reads reach the panel's
+    database, and the first over-quota one opens the critical delivery alert."""
+    now = utcnow().replace(microsecond=0)
+    log = tmp_path / "mail.log"
+    log.write_text(
+        "".join(
+            f"{(now - timedelta(minutes=9 - 3 * i)).isoformat()} mx1 postfix/lmtp[9]: Q{i:09d}: "
+            "to=<info@alpha.example>, relay=mx[private/dovecot-lmtp], delay=1, dsn=5.2.2, "
+            "status=bounced (host mx said: 552 5.2.2 Mailbox is full)\n"
+            for i in range(3)
+        )
+    )
+    with panel.app_context():
+        world = World.load()
+        node = catalog.save_node(
+            hoster_actor(world),
+            None,
+            {"name": queue, "layout": "cpanel", "home_template": "", "mail_template": "",
+             "docroot_template": ""},
+        )  # fmt: skip
+        package = db.session.get_one(Package, world.package)
+        package.node_id = node.id
+        db.session.commit()
+        mailflow.add_source(hoster_actor(world), node.id, str(log))
+        node_id, package_id = node.id, package.id
+    worker = start_worker(0, f"node.{queue}", {"ONUS_NODE_QUEUES": "1"})
+
+    counts = finished(ingest_mail_logs.apply_async(args=[node_id], queue=f"node.{queue}"), worker)
+
+    assert (counts["lines"], counts["refusals"], counts["opened"]) == (3, 3, 1)
+    with panel.app_context():
+        alert = db.session.scalars(select(Alert).where(Alert.package_id == package_id)).one()
+        assert (alert.subject, alert.level, alert.refused) == (
+            "delivery:info@alpha.example", "critical", 3,
+        )  # fmt: skip

@@ -47,6 +47,10 @@ def init_celery(app: Flask) -> Celery:
             "task": "workers.tasks.send_digests",
             "schedule": crontab(minute=0, hour=app.config["ONUS_DIGEST_HOUR"]),
         },
+        "mail-logs": {
+            "task": "workers.tasks.ingest_all_mail_logs",
+            "schedule": timedelta(seconds=app.config["ONUS_MAIL_LOG_EVERY"]),
+        },
         "agreement-reminders": {
             "task": "workers.tasks.send_agreement_reminders",
             "schedule": timedelta(days=7),

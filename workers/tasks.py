@@ -12,7 +12,16 @@ from flask import current_app
 from panel.extensions import db
 from panel.models import Package
 from panel.models.base import utcnow
-from panel.services import alerts, measurement, notifications, reminders, usage, worker_status
+from panel.services import (
+    alerts,
+    mail_alerts,
+    mailflow,
+    measurement,
+    notifications,
+    reminders,
+    usage,
+    worker_status,
+)
 from panel.services.mailer import is_transient, send_invitation_mail
 from panel.services.measurement import NodeSettings
 from workers import celery_app
@@ -119,6 +128,7 @@ def alert_rounds() -> dict[str, int]:
     again what a lost task left queued."""
     now = utcnow()
     outcome = alerts.evaluate_all(now)
+    outcome.add(mail_alerts.review(now))
     outcome.add(alerts.escalate_due(now))
     send_all(outcome.to_send)
     lost = notifications.stuck(now)
@@ -156,3 +166,25 @@ def send_notification(self: Task, notification_id: int) -> str:
         pass
     send_all(alerts.after_delivery_failure(notification_id, utcnow()).to_send)
     return "failed"
+
+
+@celery_app.task(name="workers.tasks.ingest_mail_logs")
+def ingest_mail_logs(node_id: int) -> dict[str, int]:
+    """Read what is new in a node's mail logs (on that node's queue, where the files are),
+    then open or grow the alerts of the mailboxes refusing mail because they are full."""
+    now = utcnow()
+    ingested = mailflow.ingest_node(node_id, now)
+    outcome = mail_alerts.after_ingest(ingested, now)
+    send_all(outcome.to_send)
+    return {**ingested.counts, **outcome.counts}
+
+
+@celery_app.task(name="workers.tasks.ingest_all_mail_logs")
+def ingest_all_mail_logs() -> int:
+    """Beat's schedule: each node with a mail log to follow reads it on its own queue."""
+    nodes = mailflow.nodes_with_sources()
+    for node in nodes:
+        ingest_mail_logs.apply_async(
+            args=[node.id], queue=measurement.node_queue(node, current_app.config)
+        )
+    return len(nodes)

@@ -86,6 +86,7 @@ class Batch:
     refusals: list[Refusal] = field(default_factory=list)
     amendments: list[Amendment] = field(default_factory=list)
     days: dict[date, int] = field(default_factory=lambda: defaultdict(int))  # records per day
+    latest: datetime | None = None  # the newest record's time
 
 
 def hour_of(when: datetime) -> datetime:
@@ -120,7 +121,7 @@ class FlowCounter:
                 if latest is None or item.time > latest:
                     latest = item.time
             add(item)
-        self._latest = latest
+        self._latest = batch.latest = latest
         if latest is not None:
             self.tally.settle(latest - SETTLE_AFTER)
         batch.lines = self.parser.lines - lines_before

@@ -73,9 +73,10 @@ class Alert(db.Model):
     acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # "panel" or "link"
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(32))  # "dropped" or "raised"
-    # a "refused" alert: messages refused because the mailbox is full, since the first
+    # mail alerts: a "delivery" alert's messages refused because the mailbox is full, since
+    # the first of them; a "silence" alert's since, the last delivery before the silence
     refused: Mapped[int] = mapped_column(Integer, default=0)
-    refused_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     package: Mapped[Package] = relationship()
     acknowledged_by_party: Mapped[Party | None] = relationship(

@@ -38,6 +38,7 @@ from panel.models import (
     PackageStatus,
     Party,
     Plan,
+    ReceivedBounce,
     UsageSample,
 )
 from panel.policy import agreement as terms
@@ -167,7 +168,7 @@ def _open_alerts(package_ids: Sequence[int]) -> dict[tuple[int, str], Alert]:
 # --- who is told --------------------------------------------------------------------------------
 
 
-def _roles(package: Package) -> dict[int, str]:
+def roles_of(package: Package) -> dict[int, str]:
     """Party id → role on the package (hoster, builder, owner)."""
     return {a.party_id: a.role for a in sorted(package.assignments, key=lambda a: a.id)}
 
@@ -182,7 +183,7 @@ def responsible_parties(
     """The parties to tell first: for critical, every party of the package at once; without
     an agreement, every party too (DESIGN.md); else those who answer for the categories
     under the agreement in force for each of them."""
-    assigned = _roles(package)
+    assigned = roles_of(package)
     if level == "critical" or not history:
         return assigned
     found: dict[int, str] = {}
@@ -207,7 +208,7 @@ def _categories(alert: Alert, components: dict[str, list[int]]) -> list[str]:
 # --- applying decisions -------------------------------------------------------------------------
 
 
-def _event(alert: Alert, kind: str, at: datetime, detail: str = "", **who: int | None) -> None:
+def add_event(alert: Alert, kind: str, at: datetime, detail: str = "", **who: int | None) -> None:
     alert.events.append(AlertEvent(at=at, kind=kind, step=alert.step, detail=detail[:500], **who))
 
 
@@ -256,24 +257,24 @@ def _new_alert(
     return alert
 
 
-def _close(alert: Alert, resolution: str, now: datetime, detail: str) -> None:
+def close(alert: Alert, resolution: str, now: datetime, detail: str) -> None:
     alert.status = AlertStatus.RESOLVED
     alert.resolution = resolution
     alert.resolved_at = now
     alert.open_key = None
     alert.next_reminder_at = None
-    _event(alert, "resolved", now, detail)
+    add_event(alert, "resolved", now, detail)
     db.session.flush()  # the subject's open_key is free for the next alert
 
 
-def _tell(alert: Alert, parties: dict[int, str], kind: str, now: datetime, out: Outcome) -> None:
+def tell(alert: Alert, parties: dict[int, str], kind: str, now: datetime, out: Outcome) -> None:
     """Notify parties about the alert; a party that cannot be reached outside the package
     makes the alert escalate at once, and the hoster sees why."""
     result = notifications.notify(alert, list(parties), kind, now)
     out.to_send.extend(result.to_send)
     out.counts["notifications"] += len(result.created)
     for party_id, reason in result.unreachable.items():
-        _event(alert, "unreachable", now, reason, party_id=party_id)
+        add_event(alert, "unreachable", now, reason, party_id=party_id)
         out.counts["unreachable"] += 1
     if result.unreachable:
         escalate(alert, now, out, reason="unreachable")
@@ -296,13 +297,13 @@ def _apply(
     level = decision.level
     if current is not None:
         previous = current.level
-        told = {p: r for p, r in _roles(package).items() if p in told_parties(current)}
+        told = {p: r for p, r in roles_of(package).items() if p in told_parties(current)}
         acknowledged = current.status == AlertStatus.ACKNOWLEDGED
         kind = {"raise": "raised", "lower": "lowered", "resolve": "dropped"}[decision.action]
-        _close(current, kind, now, f"{previous} → {level or 'none'}")
+        close(current, kind, now, f"{previous} → {level or 'none'}")
         if level is None:
             _figures(current, assessment, now)
-            _tell(current, told, "resolved", now, out)
+            tell(current, told, "resolved", now, out)
             out.counts["resolved"] += 1
             return True
     alert = _new_alert(facts.package_id, subject, assessment, level, now)  # type: ignore[arg-type]
@@ -310,19 +311,19 @@ def _apply(
     categories = _categories(alert, facts.components)
     first = responsible_parties(package, categories, alert.level, facts.history, now)
     if current is None:
-        _event(alert, "opened", now, f"{alert.reason}: {alert.percent} %")
-        _tell(alert, first, "opened", now, out)
+        add_event(alert, "opened", now, f"{alert.reason}: {alert.percent} %")
+        tell(alert, first, "opened", now, out)
         out.counts["opened"] += 1
     elif decision.action == "raise":
-        _event(alert, "opened", now, f"raised from {current.level}")
-        _tell(alert, told, "raised", now, out)  # worse than what they were told
-        _tell(alert, {p: r for p, r in first.items() if p not in told}, "opened", now, out)
+        add_event(alert, "opened", now, f"raised from {current.level}")
+        tell(alert, told, "raised", now, out)  # worse than what they were told
+        tell(alert, {p: r for p, r in first.items() if p not in told}, "opened", now, out)
         out.counts["raised"] += 1
     else:  # lowered: whoever knew of the higher level hears it went down, in the digest
-        _event(alert, "opened", now, f"lowered from {current.level}")
+        add_event(alert, "opened", now, f"lowered from {current.level}")
         if acknowledged:
             _carry_acknowledgement(current, alert, now)
-        _tell(alert, told or first, "lowered", now, out)
+        tell(alert, told or first, "lowered", now, out)
         out.counts["lowered"] += 1
     return True
 
@@ -335,10 +336,10 @@ def _carry_acknowledgement(old: Alert, new: Alert, now: datetime) -> None:
     new.acknowledged_by_user_id = old.acknowledged_by_user_id
     new.acknowledged_via = old.acknowledged_via
     new.next_reminder_at = None
-    _event(new, "acknowledged", now, f"carried over from the {old.level} alert")
+    add_event(new, "acknowledged", now, f"carried over from the {old.level} alert")
 
 
-def _in_batches(ids: Sequence[int], work: Callable[[int], bool], out: Outcome, what: str) -> None:
+def in_batches(ids: Sequence[int], work: Callable[[int], bool], out: Outcome, what: str) -> None:
     """Do ``work`` for each id (it says whether it wrote anything), committing once per
     BATCH: a commit is a disk flush, and one per package was most of a mass opening. When
     one of a batch fails, the batch is rolled back and done again one id per transaction,
@@ -371,7 +372,7 @@ def _in_batches(ids: Sequence[int], work: Callable[[int], bool], out: Outcome, w
                     del out.to_send[sent:]
 
 
-def _load_packages(package_ids: Sequence[int], now: datetime) -> list[Package]:
+def load_packages(package_ids: Sequence[int], now: datetime) -> list[Package]:
     """Load packages with their parties, contacts, people and domains, and count the
     parties' immediate mails of the day, in a few queries: telling one package's parties
     must not cost a query per party, contact and count. The caller keeps the list while it
@@ -396,7 +397,7 @@ def _load_packages(package_ids: Sequence[int], now: datetime) -> list[Package]:
 def _preload(facts: dict[int, Facts], package_ids: Sequence[int], now: datetime) -> list[Package]:
     """What telling needs for the packages where something changes, with their agreement
     versions in their facts."""
-    loaded = _load_packages(package_ids, now)
+    loaded = load_packages(package_ids, now)
     for agreement in db.session.scalars(
         select(Agreement)
         .where(Agreement.package_id.in_(package_ids))
@@ -440,7 +441,7 @@ def _evaluate_chunk(package_ids: Sequence[int], now: datetime) -> Outcome:
             wrote |= _apply(facts[package_id], subject, assessment, decision, current, now, out)
         return wrote
 
-    _in_batches(list(plans), apply, out, "evaluating alerts of package")
+    in_batches(list(plans), apply, out, "evaluating alerts of package")
     del loaded
     return out
 
@@ -520,7 +521,7 @@ def escalate(
     could not be reached, so it never goes unseen. ``matrix`` and ``components``: the
     package's, when the caller has read them already."""
     package = alert.package
-    roles = _roles(package)
+    roles = roles_of(package)
     told = told_parties(alert)
     if matrix is None:
         matrix = _matrix(agreements.current(package.id))
@@ -532,14 +533,14 @@ def escalate(
     alert.step_at = now
     if order:
         alert.step += 1
-        _event(alert, "escalated", now, f"{reason}: to the {order[0]}")
+        add_event(alert, "escalated", now, f"{reason}: to the {order[0]}")
         out.counts["escalated"] += 1
-        _tell(alert, {p: r for p, r in roles.items() if r == order[0]}, "escalated", now, out)
+        tell(alert, {p: r for p, r in roles.items() if r == order[0]}, "escalated", now, out)
         return True
     if not any(event.kind == "exhausted" for event in alert.events):
-        _event(alert, "exhausted", now, f"{reason}: nobody left to escalate to")
+        add_event(alert, "exhausted", now, f"{reason}: nobody left to escalate to")
     if reason != "deadline" and package.hoster_id not in told:
-        _tell(alert, {package.hoster_id: "hoster"}, "escalated", now, out)
+        tell(alert, {package.hoster_id: "hoster"}, "escalated", now, out)
     return False
 
 
@@ -599,7 +600,7 @@ def _escalate_chunk(alert_ids: Sequence[int], now: datetime, out: Outcome) -> No
     ).all()
     by_id = {alert.id: alert for alert in sorted(chunk, key=lambda a: a.id)}
     package_ids = sorted({alert.package_id for alert in chunk})
-    loaded = _load_packages(package_ids, now)
+    loaded = load_packages(package_ids, now)
     in_force = agreements.current_of(package_ids)
     components = _latest_components(sorted({a.package_id for a in chunk if a.subject == "package"}))
 
@@ -607,7 +608,7 @@ def _escalate_chunk(alert_ids: Sequence[int], now: datetime, out: Outcome) -> No
         alert = by_id[alert_id]
         return _step(alert, in_force.get(alert.package_id), components, now, out)
 
-    _in_batches(list(by_id), step, out, "escalating alert")
+    in_batches(list(by_id), step, out, "escalating alert")
     del loaded
 
 
@@ -627,11 +628,11 @@ def _step(
     if alert.next_reminder_at is not None and alert.next_reminder_at <= now:
         wrote = True
         told = told_parties(alert)
-        roles = _roles(alert.package)
+        roles = roles_of(alert.package)
         alert.reminders += 1
         alert.next_reminder_at = policy.next_reminder_at(now, alert.reminders)
-        _event(alert, "reminded", now, f"reminder {alert.reminders}")
-        _tell(alert, {p: roles.get(p, "") for p in told}, "reminder", now, out)
+        add_event(alert, "reminded", now, f"reminder {alert.reminders}")
+        tell(alert, {p: roles.get(p, "") for p in told}, "reminder", now, out)
         out.counts["reminded"] += 1
     return wrote
 
@@ -660,7 +661,7 @@ def after_delivery_failure(notification_id: int, now: datetime) -> Outcome:
             continue
         if notifications.reached(alert.id, notification.party_id):
             continue
-        _event(
+        add_event(
             alert,
             "unreachable",
             now,
@@ -677,23 +678,40 @@ def receive_bounce(
     raw: bytes, envelope_recipient: str | None, now: datetime
 ) -> tuple[str, Outcome]:
     """A message that came back to a warning's own return address: when it is a bounce of
-    one of Onus's warnings, the warning is marked bounced and its alert escalates. Says
-    what it made of the message; never raises on what it was given."""
+    one of Onus's warnings, the warning is marked bounced and its alert escalates. Every
+    message is kept with what Onus made of it, bounce or not. Says what it made of the
+    message; never raises on what it was given."""
     bounce = bounces.parse_bounce(raw, envelope_recipient)
+    kept = ReceivedBounce(received_at=now, size=len(raw), is_bounce=bounce is not None)
+    db.session.add(kept)
+    outcome = Outcome()
     if bounce is None:
-        return "not a bounce: skipped", Outcome()
-    if bounce.notification_id is None:
-        return "a bounce, but not of an Onus warning: skipped", Outcome()
-    if not bounce.permanent:
-        return f"a delay notice for notification {bounce.notification_id}: kept waiting", Outcome()
-    notification = notifications.record_bounce(bounce, now)
-    if notification is None:
-        return f"no warning mail {bounce.notification_id}: skipped", Outcome()
-    outcome = after_delivery_failure(notification.id, now)
-    return (
-        f"warning {notification.id} to {notification.recipient} bounced: {notification.error}",
-        outcome,
-    )
+        said = "not a bounce: skipped"
+    else:
+        kept.recipient = (bounce.recipient or "")[:254] or None
+        kept.status = (bounce.status or "")[:16] or None
+        kept.action = (bounce.action or "")[:16] or None
+        kept.permanent = bounce.permanent
+        kept.diagnostic = bounce.diagnostic[:1000]
+        if bounce.notification_id is not None and db.session.get(
+            Notification, bounce.notification_id
+        ):
+            kept.notification_id = bounce.notification_id
+        if bounce.notification_id is None:
+            said = "a bounce, but not of an Onus warning: skipped"
+        elif not bounce.permanent:
+            said = f"a delay notice for notification {bounce.notification_id}: kept waiting"
+        elif (notification := notifications.record_bounce(bounce, now)) is None:
+            said = f"no warning mail {bounce.notification_id}: skipped"
+        else:
+            outcome = after_delivery_failure(notification.id, now)
+            said = (
+                f"warning {notification.id} to {notification.recipient} bounced: "
+                f"{notification.error}"
+            )
+    kept.outcome = said[:300]
+    db.session.commit()
+    return said, outcome
 
 
 # --- acknowledging ------------------------------------------------------------------------------
@@ -710,7 +728,7 @@ def acknowledge(
     """Stop the alert's escalation: someone of a party of the package knows. It stays open
     until the measure drops. The step and the audit event are one transaction;
     acknowledging twice changes nothing."""
-    if party_id not in _roles(alert.package):
+    if party_id not in roles_of(alert.package):
         raise ServiceError(_("Your party is not part of this package."))
     if alert.status == AlertStatus.RESOLVED:
         raise ServiceError(_("This alert is resolved already: the measure dropped."))
@@ -722,7 +740,7 @@ def acknowledge(
     alert.acknowledged_by_user_id = user_id
     alert.acknowledged_via = via
     alert.next_reminder_at = None
-    _event(alert, "acknowledged", now, f"via {via}", party_id=party_id, user_id=user_id)
+    add_event(alert, "acknowledged", now, f"via {via}", party_id=party_id, user_id=user_id)
     audit.record(
         actor,
         "acknowledge",

@@ -10,20 +10,35 @@ transaction, so a read that fails changes nothing and the next one reads the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from panel.extensions import db
-from panel.mailflow.hourly import RESULTS
+from panel.mailflow.follow import Note, Position, read_new
+from panel.mailflow.hourly import RESULTS, Batch, FlowCounter, StateError
 from panel.mailflow.logs import FORMATS
-from panel.models import HostingNode, MailFlowHour, MailLogSource, MailRefusal
+from panel.models import (
+    HostingNode,
+    Mailbox,
+    MailFlowHour,
+    MailLogDay,
+    MailLogSource,
+    MailRefusal,
+    Package,
+)
 from panel.services import audit
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
+
+log = logging.getLogger(__name__)
 
 # --- the sources a hoster configures ------------------------------------------------------------
 
@@ -213,3 +228,301 @@ def refusals(
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query))
+
+
+# --- reading the logs -----------------------------------------------------------------------------
+
+READ_BYTES = 8 * 1024 * 1024  # one read (one transaction) takes at most this much of a log
+READS_PER_RUN = 64  # then the run stops; the next one goes on where it stopped
+NOTES_KEPT = 20
+_IN_CHUNK = 500
+
+
+@dataclass
+class IngestOutcome:
+    """What reading a node's logs did: counts for the task's result, and the over-quota
+    refusals per package and address for the alerts."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # package id -> address -> times of the over-quota refusals read
+    over_quota: dict[int, dict[str, list[datetime]]] = field(default_factory=dict)
+    # package id -> addresses that had a message delivered
+    delivered: dict[int, set[str]] = field(default_factory=dict)
+
+
+def _key() -> bytes:
+    return str(current_app.config["SECRET_KEY"]).encode()
+
+
+def nodes_with_sources() -> list[HostingNode]:
+    """The nodes with an enabled mail log to follow."""
+    return list(
+        db.session.scalars(
+            select(HostingNode)
+            .where(
+                HostingNode.id.in_(
+                    select(MailLogSource.node_id).where(MailLogSource.enabled.is_(True))
+                )
+            )
+            .order_by(HostingNode.id)
+        )
+    )
+
+
+def ingest_node(node_id: int, now: datetime) -> IngestOutcome:
+    """Read what is new in every enabled log of a node (runs where the files are)."""
+    out = IngestOutcome()
+    ids = list(
+        db.session.scalars(
+            select(MailLogSource.id)
+            .where(MailLogSource.node_id == node_id, MailLogSource.enabled.is_(True))
+            .order_by(MailLogSource.id)
+        )
+    )
+    for source_id in ids:
+        ingest_source(source_id, now, out)
+    return out
+
+
+def ingest_source(source_id: int, now: datetime, out: IngestOutcome | None = None) -> IngestOutcome:
+    """Read one log as far as it has grown, in steps of READ_BYTES, one transaction each."""
+    out = out if out is not None else IngestOutcome()
+    for _step in range(READS_PER_RUN):
+        source = db.session.get(MailLogSource, source_id)
+        if source is None:
+            break
+        try:
+            more = _read_once(source, now, out)
+        except Exception as exc:  # a bad row or a lost connection: nothing of this read is kept
+            db.session.rollback()
+            log.exception("reading mail log source %s failed", source_id)
+            source = db.session.get(MailLogSource, source_id)
+            if source is not None:
+                source.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                source.last_read_at = now
+                db.session.commit()
+            out.counts["failed"] += 1
+            break
+        if not more:
+            break
+    return out
+
+
+def _note(note: Note) -> dict[str, Any]:
+    return {"kind": note.kind, "path": note.path, "detail": note.detail, "bytes": note.bytes}
+
+
+def _counter(source: MailLogSource, now: datetime, notes: list[dict[str, Any]]) -> FlowCounter:
+    if source.state is None:
+        return FlowCounter(source.log_format, now)
+    try:
+        return FlowCounter.loads(source.state, _key())
+    except StateError as exc:
+        notes.append({"kind": "state_lost", "path": source.path, "detail": str(exc), "bytes": None})
+        return FlowCounter(source.log_format, now)
+
+
+def _position(source: MailLogSource, notes: list[dict[str, Any]]) -> tuple[Position | None, bool]:
+    """Where to go on, and whether to start at the end (a new source told to, or a position
+    that cannot be read: reading from the start again could count lines twice)."""
+    from_end = any(note.get("kind") == "from_end" for note in source.notes or [])
+    if source.position is None:
+        return None, from_end
+    try:
+        return Position.from_json(source.position), False
+    except (ValueError, TypeError, KeyError) as exc:
+        notes.append(
+            {"kind": "position_lost", "path": source.path, "detail": str(exc), "bytes": None}
+        )
+        return None, True
+
+
+def _read_once(source: MailLogSource, now: datetime, out: IngestOutcome) -> bool:
+    """One step: read, count, and store the counts, refusals, position and state together.
+    Whether there is more to read.
+
+    The position is written only where it is still the one this read started from: a second
+    run reading the same log at the same time finds it moved, rolls back and counts nothing."""
+    notes: list[dict[str, Any]] = []
+    started_at = source.position
+    position, from_end = _position(source, notes)
+    counter = _counter(source, now, notes)
+    chunk = read_new(Path(source.path), position, READ_BYTES, from_end=from_end)
+    notes += [_note(note) for note in chunk.notes]
+    if chunk.error is not None:
+        source.last_read_at = now
+        source.last_error = chunk.error.detail[:500] or chunk.error.kind
+        source.notes = [*(source.notes or []), *notes][-NOTES_KEPT:]
+        db.session.commit()
+        out.counts["errors"] += 1
+        return False
+    batch = counter.feed(chunk.lines(), now)
+    recipients = {r for r, _h in batch.hours} | {r.recipient for r in batch.refusals}
+    hosted = _hosted(source.node.hoster_id, recipients)
+    _store_hours(batch, hosted, out)
+    _store_refusals(source.id, batch, hosted, out)
+    _store_days(source.id, batch)
+    moved = db.session.execute(
+        update(MailLogSource)
+        .where(
+            MailLogSource.id == source.id,
+            MailLogSource.position == started_at
+            if started_at is not None
+            else MailLogSource.position.is_(None),
+        )
+        .values(
+            position=chunk.position.to_json() if chunk.position is not None else None,
+            state=counter.dumps(_key()),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        out.counts["raced"] += 1
+        return False
+    source.last_read_at = now
+    source.lines_read += batch.lines
+    source.lines_skipped += batch.skipped
+    source.not_hosted += sum(
+        counts.delivered + counts.bounced + counts.rejected
+        for (recipient, _hour), counts in batch.hours.items()
+        if recipient not in hosted
+    )
+    if batch.latest is not None and (
+        source.last_record_at is None or batch.latest > source.last_record_at
+    ):
+        source.last_record_at = batch.latest
+    source.last_error = ""
+    kept = [note for note in (source.notes or []) if note.get("kind") != "from_end"]
+    source.notes = [*kept, *notes][-NOTES_KEPT:]
+    db.session.commit()
+    out.counts["lines"] += batch.lines
+    out.counts["skipped"] += batch.skipped
+    out.counts["reads"] += 1
+    return chunk.more
+
+
+def _hosted(hoster_id: int, recipients: set[str]) -> dict[str, int]:
+    """Address -> package id, for the recipients that are mailboxes of the hoster's packages."""
+    found: dict[str, int] = {}
+    addresses = sorted(recipients)
+    for start in range(0, len(addresses), _IN_CHUNK):
+        found.update(
+            db.session.execute(
+                select(Mailbox.address, Mailbox.package_id)
+                .join(Package, Mailbox.package_id == Package.id)
+                .where(
+                    Package.hoster_id == hoster_id,
+                    Mailbox.address.in_(addresses[start : start + _IN_CHUNK]),
+                )
+            ).all()
+        )
+    return found
+
+
+def _store_hours(batch: Batch, hosted: dict[str, int], out: IngestOutcome) -> None:
+    """Add the batch's deltas to the hour rows, creating the ones that are new."""
+    wanted = {
+        (hosted[recipient], recipient, hour): counts
+        for (recipient, hour), counts in batch.hours.items()
+        if recipient in hosted
+    }
+    if not wanted:
+        return
+    hours = [hour for _p, _a, hour in wanted]
+    existing = {
+        (row.package_id, row.address, row.hour): row
+        for row in db.session.scalars(
+            select(MailFlowHour).where(
+                MailFlowHour.package_id.in_({p for p, _a, _h in wanted}),
+                MailFlowHour.hour >= min(hours),
+                MailFlowHour.hour <= max(hours),
+                MailFlowHour.address.in_({a for _p, a, _h in wanted}),
+            )
+        )
+    }
+    for (package_id, address, hour), counts in wanted.items():
+        row = existing.get((package_id, address, hour))
+        if row is None:
+            row = MailFlowHour(
+                package_id=package_id, address=address, hour=hour,
+                delivered=0, deferred=0, bounced=0, rejected=0, over_quota=0,
+            )  # fmt: skip
+            db.session.add(row)
+        for name in (*RESULTS, "over_quota"):
+            setattr(row, name, getattr(row, name) + getattr(counts, name))
+        if counts.first_over_quota is not None:
+            row.first_over_quota_at = _earliest(row.first_over_quota_at, counts.first_over_quota)
+            row.last_over_quota_at = _latest(row.last_over_quota_at, counts.last_over_quota)
+        if counts.delivered > 0:
+            out.delivered.setdefault(package_id, set()).add(address)
+
+
+def _store_refusals(
+    source_id: int, batch: Batch, hosted: dict[str, int], out: IngestOutcome
+) -> None:
+    for refusal in batch.refusals:
+        package_id = hosted.get(refusal.recipient)
+        if package_id is None:
+            continue
+        db.session.add(
+            MailRefusal(
+                package_id=package_id,
+                source_id=source_id,
+                address=refusal.recipient,
+                at=refusal.at,
+                kind=refusal.result,
+                over_quota=refusal.over_quota,
+                dsn=refusal.dsn,
+                reason=_one_line(refusal.reason, 1000),
+                queue_id=(refusal.queue_id or None) and refusal.queue_id[:40],
+                server=refusal.source,
+            )
+        )
+        out.counts["refusals"] += 1
+        if refusal.over_quota:
+            by_address = out.over_quota.setdefault(package_id, {})
+            by_address.setdefault(refusal.recipient, []).append(refusal.at)
+    for amendment in batch.amendments:
+        package_id = hosted.get(amendment.recipient)
+        if package_id is None:
+            continue
+        found = db.session.scalars(
+            select(MailRefusal)
+            .where(
+                MailRefusal.package_id == package_id,
+                MailRefusal.address == amendment.recipient,
+                MailRefusal.at == amendment.at,
+                MailRefusal.over_quota.is_(False),
+            )
+            .limit(1)
+        ).first()
+        if found is not None:
+            found.over_quota = True
+            found.dsn = found.dsn or amendment.dsn
+            found.reason = found.reason or _one_line(amendment.reason, 1000)
+        by_address = out.over_quota.setdefault(package_id, {})
+        by_address.setdefault(amendment.recipient, []).append(amendment.at)
+
+
+def _one_line(text: str, limit: int) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _store_days(source_id: int, batch: Batch) -> None:
+    if not batch.days:
+        return
+    existing = {
+        row.day: row
+        for row in db.session.scalars(
+            select(MailLogDay).where(
+                MailLogDay.source_id == source_id, MailLogDay.day.in_(list(batch.days))
+            )
+        )
+    }
+    for day, records in batch.days.items():
+        row = existing.get(day)
+        if row is None:
+            db.session.add(MailLogDay(source_id=source_id, day=day, records=records))
+        else:
+            row.records += records

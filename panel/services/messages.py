@@ -7,12 +7,13 @@ a digest, so every channel tells the same story.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -53,6 +54,7 @@ class AlertStory:
     todo: list[str] = field(default_factory=list)
     ack_link: str = ""
     link: str = ""
+    resolved: str = ""  # why it is over, for a "resolved" message
 
 
 def _base() -> str:
@@ -62,7 +64,53 @@ def _base() -> str:
 def subject_words(alert: Alert) -> str:
     if alert.subject == "package":
         return _("package %(name)s", name=alert.package.name)
-    return _("mailbox %(address)s", address=alert.subject.partition(":")[2])
+    kind, _sep, address = alert.subject.partition(":")
+    if kind == "delivery":
+        return _("mail to %(address)s", address=address)
+    return _("mailbox %(address)s", address=address)
+
+
+REFUSALS_RECENT = 60  # minutes: refusals within this span are told as "in the last N minutes"
+
+
+def title(alert: Alert) -> str:
+    """The alert in one sentence: how full, or how many messages were refused, or since when
+    no mail came."""
+    address = alert.subject.partition(":")[2]
+    if alert.reason == "refused":
+        since = alert.since or alert.measured_at
+        minutes = (alert.measured_at - since).total_seconds() / 60
+        if minutes <= REFUSALS_RECENT:
+            return ngettext(
+                "%(num)d message to %(address)s was refused in the last %(minutes)d minutes "
+                "because the mailbox is full",
+                "%(num)d messages to %(address)s were refused in the last %(minutes)d minutes "
+                "because the mailbox is full",
+                alert.refused,
+                address=address,
+                minutes=max(10, 10 * math.ceil(minutes / 10)),
+            )
+        return ngettext(
+            "%(num)d message to %(address)s was refused since %(time)s because the mailbox is full",
+            "%(num)d messages to %(address)s were refused since %(time)s because the mailbox "
+            "is full",
+            alert.refused,
+            address=address,
+            time=format_datetime(since, "short"),
+        )
+    if alert.reason == "silent":
+        return _(
+            "No mail has reached %(address)s since %(time)s, far longer than its usual mail "
+            "makes plausible",
+            address=address,
+            time=format_datetime(alert.since or alert.opened_at, "short"),
+        )
+    words = _(
+        "%(subject)s is %(percent)s %% full",
+        subject=subject_words(alert),
+        percent=f"{alert.percent:.0f}",
+    )
+    return words[:1].upper() + words[1:]
 
 
 def forecast_words(hours: float | None) -> str:
@@ -130,6 +178,19 @@ def _upgrade(package: Package) -> str:
 def what_to_do(alert: Alert, role: str) -> list[str]:
     """What the party in ``role`` can do about it, most useful first."""
     package = alert.package
+    if alert.reason == "silent":
+        address = alert.subject.partition(":")[2]
+        todo = [
+            _(
+                "Send a test message to %(address)s from another address and check that it "
+                "arrives.",
+                address=address,
+            ),
+            _("Check that the web site's contact form still sends its mail."),
+        ]
+        if role == "hoster":
+            todo.append(_("Check the domain's MX records and the node's mail server."))
+        return todo
     if alert.subject != "package":
         address = alert.subject.partition(":")[2]
         todo = [
@@ -166,15 +227,11 @@ def story(alert: Alert, kind: str, party_id: int) -> AlertStory:
     """The alert told to one party, in the current locale."""
     from panel.services import notifications  # the link is the notification service's
 
-    title = _(
-        "%(subject)s is %(percent)s %% full",
-        subject=subject_words(alert),
-        percent=f"{alert.percent:.0f}",
-    )
     return AlertStory(
         alert_id=alert.id,
         kind=kind,
-        title=title[:1].upper() + title[1:],
+        title=title(alert),
+        resolved=resolved_words(alert),
         level=label(alert.level),
         status=label(alert.status),
         used=format_size(alert.used_bytes),
@@ -186,6 +243,14 @@ def story(alert: Alert, kind: str, party_id: int) -> AlertStory:
         ack_link=notifications.ack_link(alert.id, party_id) if alert.status == "open" else "",
         link=f"{_base()}/alerts/{alert.id}",
     )
+
+
+def resolved_words(alert: Alert) -> str:
+    if alert.reason == "refused":
+        return _("Mail is delivered to the mailbox again, or none was refused for a day.")
+    if alert.reason == "silent":
+        return _("Mail reaches the mailbox again.")
+    return _("The measure dropped below the level: nothing more to do.")
 
 
 def _heading(item: AlertStory) -> str:
@@ -218,6 +283,9 @@ def _document(item: AlertStory, alert: Alert) -> dict[str, Any]:
             "percent": alert.percent,
             "hours_to_full": alert.hours_to_full,
             "opened_at": alert.opened_at.isoformat(),
+            "reason": alert.reason,
+            "refused": alert.refused,
+            "since": alert.since.isoformat() if alert.since else None,
         },
         "acknowledge_url": item.ack_link or None,
         "url": item.link,

@@ -57,6 +57,12 @@ def alert_subject(alert: Alert) -> str:
 
 
 @bp.app_template_global()
+def alert_title(alert: Alert) -> str:
+    """The alert in one sentence, as its notifications say it."""
+    return messages.title(alert)
+
+
+@bp.app_template_global()
 def alert_forecast(alert: Alert) -> str:
     """The forecast in words (full in about N days) while not full yet; else empty."""
     if alert.percent >= 100:
