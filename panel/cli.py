@@ -102,7 +102,7 @@ def demo_command(password: str | None) -> None:
     from panel.models import HostingNode
     from panel.services import demo
     from panel.services.measurement import node_queue
-    from workers.tasks import measure_node
+    from workers.tasks import ingest_mail_logs, measure_node
 
     _upgrade_database()
     story = demo.load_story(password, Path(current_app.instance_path) / "demo-node")
@@ -110,10 +110,14 @@ def demo_command(password: str | None) -> None:
     assert node is not None
     queue = node_queue(node, current_app.config)
     measure_node.apply_async(args=[node.id], queue=queue)
+    ingest_mail_logs.apply_async(args=[node.id], queue=queue)
     click.echo("Demo logins (email / password / role):")
     for login in story.logins:
         click.echo(f"  {login.email:32} {login.password:24} {login.role}")
-    click.echo("The demo node's files are being measured by the worker (onus up runs one).")
+    click.echo(
+        "The demo node's files are being measured and its mail log read by the worker "
+        "(onus up runs one)."
+    )
 
 
 @click.command("create-hoster")

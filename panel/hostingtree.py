@@ -1622,3 +1622,121 @@ def build_maildir_tree(
             for a, m in mailboxes.items()
         },
     }
+
+
+# --- the story's mail log -----------------------------------------------------------------------
+
+# address -> messages per working day (office hours; a fifth of it in the weekend)
+STORY_MAIL_TRAFFIC = {
+    "info@sportschool-desprint.nl": 14,
+    "ledenadministratie@sportschool-desprint.nl": 5,
+    "trainers@sportschool-desprint.nl": 3,
+    "info@bakkerijvandam.nl": 8,
+    "bestellingen@bakkerijvandam.nl": 12,
+    "jan@jandevries.nl": 2,
+}
+STORY_FULL = "info@sportschool-desprint.nl"  # full since the campaign: refused
+STORY_FULL_HOURS = 30  # refused for the last hours
+STORY_SILENT = "bestellingen@bakkerijvandam.nl"  # the web shop's order mail stopped
+STORY_SILENT_HOURS = 96  # two working days at least, whatever day it is now
+
+
+def write_story_mail_log(path: Path, *, now: float | None = None, seed: int = 1) -> dict[str, Any]:
+    """Five weeks of the story's node's Postfix log up to ``now`` (syslog stamps, UTC): office
+    mail to each mailbox of the story, mail out to the world, the campaign's sign-ups to info@
+    of the school refused for the last STORY_FULL_HOURS because the mailbox is full (at
+    Dovecot's LMTP, then at SMTP time), and the bakery's order mail silent for the last
+    STORY_SILENT_HOURS. Returns the truth per address (as ``onus mail summarize`` counts)."""
+    end = _now(now)
+    rng = random.Random(f"{seed}-story-mail")
+    start = end - 35 * DAY
+    messages: list[tuple[float, str, str]] = []  # (time, recipient, what)
+    for address, per_day in STORY_MAIL_TRAFFIC.items():
+        day = start - start % DAY
+        while day < end:
+            weekday = time.gmtime(day).tm_wday
+            count = per_day if weekday < 5 else max(1, per_day // 5)
+            if address == STORY_FULL and end - day < 4 * DAY:
+                count *= 3  # the campaign
+            for _ in range(count):
+                at = day + rng.uniform(8, 18) * 3600 if weekday < 5 else day + rng.uniform(0, DAY)
+                if not start <= at < end:
+                    continue
+                if address == STORY_SILENT and at >= end - STORY_SILENT_HOURS * 3600:
+                    continue
+                if address == STORY_FULL and at >= end - STORY_FULL_HOURS * 3600:
+                    what = "rejected" if rng.random() < 0.25 else "bounced"
+                else:
+                    what = "deferred" if rng.random() < 0.02 else "delivered"
+                messages.append((at, address, what))
+            day += DAY
+    for _ in range(35 * 30):  # mail out, not hosted here
+        at = rng.uniform(start, end)
+        local = rng.choice(_FIRST).lower()
+        messages.append((at, f"{local}@{rng.choice(_MAIL_DOMAINS)}", "out"))
+    messages.sort()
+    truth: dict[str, dict[str, int]] = {}
+    lines: list[tuple[float, str]] = []
+    for serial, (at, recipient, what) in enumerate(messages):
+        qid = f"{0x4B00000 + serial:X}{rng.randrange(16**4):04X}"
+        lines += _story_message(rng, at, qid, recipient, what, end)
+        counts = truth.setdefault(recipient, dict.fromkeys(
+            ("delivered", "deferred", "bounced", "rejected", "over_quota"), 0
+        ))  # fmt: skip
+        if what in ("delivered", "out"):
+            counts["delivered"] += 1
+        elif what == "deferred":
+            counts["deferred"] += 1
+            counts["delivered"] += 1
+        else:
+            counts[what] += 1
+            counts["over_quota"] += 1
+    lines.sort(key=lambda item: item[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for at, text in lines:
+            out.write(f"{time.strftime('%b %e %H:%M:%S', time.gmtime(at))} node1 {text}\n")
+    return truth
+
+
+def _story_message(
+    rng: random.Random, at: float, qid: str, recipient: str, what: str, end: float
+) -> list[tuple[float, str]]:
+    """One message's lines, as Postfix logs a delivery over LMTP to Dovecot (or out by SMTP)."""
+    pid = rng.randrange(1000, 30000)
+    client = f"mail{rng.randrange(1, 9)}.example.org[198.51.100.{rng.randrange(2, 250)}]"
+    sender = f"{rng.choice(_FIRST).lower()}@{rng.choice(_MAIL_DOMAINS)}"
+    if what == "rejected":
+        return [(at, f"postfix/smtpd[{pid}]: NOQUEUE: reject: RCPT from {client}: 552 5.2.2 "
+                 f"<{recipient}>: Recipient address rejected: Mailbox full; from=<{sender}> "
+                 f"to=<{recipient}> proto=ESMTP helo=<mail.example.org>")]  # fmt: skip
+    head = [
+        (at, f"postfix/smtpd[{pid}]: {qid}: client={client}"),
+        (at, f"postfix/cleanup[{pid + 1}]: {qid}: message-id=<{qid.lower()}@example.org>"),
+        (at, f"postfix/qmgr[700]: {qid}: from=<{sender}>, size={rng.randrange(2000, 90000)}, "
+             "nrcpt=1 (queue active)"),
+    ]  # fmt: skip
+    if what == "out":
+        relay = "gmail-smtp-in.l.google.com[142.250.1.26]:25"
+        done = at + rng.uniform(0.2, 2)
+        return [*head, (done, f"postfix/smtp[{pid + 2}]: {qid}: to=<{recipient}>, relay={relay}, "
+                        "delay=1.1, dsn=2.0.0, status=sent (250 2.0.0 OK)"),
+                (done, f"postfix/qmgr[700]: {qid}: removed")]  # fmt: skip
+    lmtp = f"postfix/lmtp[{pid + 2}]: {qid}: to=<{recipient}>, relay=node1[private/dovecot-lmtp]"
+    lines = list(head)
+    done = at + rng.uniform(0.1, 1)
+    if what == "deferred":
+        lines.append((done, f"{lmtp}, delay=0.4, dsn=4.4.2, status=deferred (lost connection "
+                            "with node1[private/dovecot-lmtp] while receiving the initial server "
+                            "greeting)"))  # fmt: skip
+        done = min(end - 1, done + 300)
+    if what == "bounced":
+        lines.append((done, f"{lmtp}, delay=0.3, dsn=5.2.2, status=bounced (host node1[private/"
+                            f"dovecot-lmtp] said: 552 5.2.2 <{recipient}> Quota exceeded (mailbox "
+                            "for user is full) (in reply to end of DATA command))"))  # fmt: skip
+        lines.append((done, f"postfix/bounce[{pid + 3}]: {qid}: sender non-delivery notification"))
+    else:
+        lines.append((done, f"{lmtp}, delay=0.3, dsn=2.0.0, status=sent (250 2.0.0 <{recipient}> "
+                            "Saved)"))  # fmt: skip
+    lines.append((done, f"postfix/qmgr[700]: {qid}: removed"))
+    return lines

@@ -69,7 +69,7 @@ def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
         assert str(home).startswith(app.instance_path)
         assert all((path / "cur").is_dir() for path in mailboxes.values())
         assert (sites["public_html"] / "wp-includes" / "version.php").is_file()
-    assert "being measured by the worker" in first.output
+    assert "being measured and its mail log read by the worker" in first.output
 
 
 def test_create_hoster(app: Flask) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from panel.extensions import db
-from panel.hostingtree import build_story_tree
+from panel.hostingtree import build_story_tree, write_story_mail_log
 from panel.models import HostingNode, Membership, Package, Party, PartyKind, User
 from panel.policy import agreement as policy
-from panel.services import accounts, agreements, catalog, packages, parties
+from panel.services import accounts, agreements, catalog, mailflow, packages, parties
 from panel.services.scope import Actor
 
 MIB = 1024 * 1024
@@ -43,6 +43,8 @@ PEOPLE = [
     (PartyKind.OWNER, "Bakkerij Van Dam", "nl", "bakker@vandam-post.example", "Bram (Van Dam)"),
     (PartyKind.OWNER, "Jan de Vries", "nl", "jan@webbouwer.example", "Jan (Webbouwer)"),
 ]
+
+MAIL_LOG = "log/mail.log"  # the node's Postfix log, under the node's root
 
 # package name, owner, builder, domain, mailbox locals, database
 PACKAGES = [
@@ -78,6 +80,8 @@ def load_story(password: str | None, node_root: Path) -> DemoStory:
     password = password or secrets.token_urlsafe(12)
     if not (node_root / "home").exists():
         build_story_tree(node_root)
+    if not (node_root / MAIL_LOG).exists():
+        write_story_mail_log(node_root / MAIL_LOG)
     _kind, hoster_name, hoster_lang, hoster_email, hoster_person = PEOPLE[0]
     hoster_user = accounts.find_user(hoster_email)
     if hoster_user is None:
@@ -157,6 +161,7 @@ def _build_tenancy(hoster_user: User, password: str, node_root: Path) -> None:
         if database:
             packages.save_database(actor, package, None, database, "mysql")
     _agree_on_the_bakery(actor)
+    mailflow.add_source(actor, node.id, str(node_root / MAIL_LOG), "postfix")
 
 
 TERMS_EN = (

@@ -8,8 +8,8 @@ is delivered to the mailbox again after the last refusal, or a day passes withou
 
 A mailbox whose mail stops for far longer than its own history makes plausible
 (:mod:`panel.policy.silence`) gets a ``silence`` warning for whoever answers for the mailbox
-(its owner by default); it resolves with the next delivery. Only while the node's logs are
-being read: a log that stopped says nothing about the mailbox.
+(its owner by default); it resolves with the next delivery. A silence is judged up to the
+newest record of the node's logs: a log that stopped says nothing about the mailbox.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ from panel.services.alerts import (
 from panel.services.mailflow import IngestOutcome
 
 REFUSALS_QUIET = timedelta(hours=24)  # a delivery alert with no refusal for this long resolves
-LOG_ALIVE = timedelta(hours=1)  # a node's log with no record for this long cannot tell silence
-HISTORY = timedelta(weeks=quiet.WEEKS + 1)
+# delivered counts read for a silence: its history is the WEEKS before it began
+HISTORY = timedelta(weeks=2 * quiet.WEEKS)
 
 
 def _open(package_ids: Sequence[int], kind: str) -> dict[tuple[int, str], Alert]:
@@ -277,14 +277,15 @@ def _find_silences(now: datetime, out: Outcome, skip: set[tuple[int, str]]) -> N
     if not wanted:
         return
     package_ids = sorted({p for p, _a in wanted})
-    alive = _covered_days(package_ids, since, now)
+    covered = _covered_days(package_ids, since)
     hours = _delivered(wanted, since)
-    loaded = load_packages([p for p in package_ids if p in alive], now)
+    loaded = load_packages([p for p in package_ids if p in covered], now)
     packages = {package.id: package for package in loaded}
     for (package_id, address), delivered in hours.items():
         if package_id not in packages:
             continue
-        found = quiet.silence_now(delivered, alive[package_id], now)
+        days, latest = covered[package_id]
+        found = quiet.silence_now(delivered, days, min(now, latest))
         if found is None:
             continue
         package = packages[package_id]
@@ -302,34 +303,33 @@ def _find_silences(now: datetime, out: Outcome, skip: set[tuple[int, str]]) -> N
     del loaded
 
 
-def _covered_days(package_ids: list[int], since: datetime, now: datetime) -> dict[int, set[date]]:
-    """Per package: the days its node's logs held records, for the packages whose node's log
-    has a record within LOG_ALIVE (the others cannot tell a silence)."""
+def _covered_days(package_ids: list[int], since: datetime) -> dict[int, tuple[set[date], datetime]]:
+    """Per package: the days its node's logs held records, and the newest record. A silence
+    is judged up to that record only: mail that kept flowing to others shows the log was
+    alive, and a log that stopped says nothing about the mailboxes after it stopped."""
     rows = db.session.execute(
         select(Package.id, MailLogSource.id, MailLogSource.last_record_at)
         .join(MailLogSource, MailLogSource.node_id == Package.node_id)
-        .where(Package.id.in_(package_ids), MailLogSource.enabled.is_(True))
+        .where(
+            Package.id.in_(package_ids),
+            MailLogSource.enabled.is_(True),
+            MailLogSource.last_record_at.is_not(None),
+        )
     ).all()
-    living = {
-        package_id
-        for package_id, _source, last in rows
-        if last is not None and now - last <= LOG_ALIVE
-    }
-    sources = {source for package_id, source, _l in rows if package_id in living}
-    days: dict[int, set[date]] = {}
     by_source: dict[int, set[date]] = {}
     for source_id, day in db.session.execute(
         select(MailLogDay.source_id, MailLogDay.day).where(
-            MailLogDay.source_id.in_(sources),
+            MailLogDay.source_id.in_({source for _p, source, _l in rows}),
             MailLogDay.day >= since.date(),
             MailLogDay.records > 0,
         )
     ):
         by_source.setdefault(source_id, set()).add(day)
-    for package_id, source_id, _last in rows:
-        if package_id in living:
-            days.setdefault(package_id, set()).update(by_source.get(source_id, set()))
-    return days
+    found: dict[int, tuple[set[date], datetime]] = {}
+    for package_id, source_id, last in rows:
+        days, latest = found.get(package_id, (set(), last))
+        found[package_id] = (days | by_source.get(source_id, set()), max(latest, last))
+    return found
 
 
 def _delivered(
