@@ -22,33 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from panel.mailflow.logs import Clock, Counted, Event, LogParser, Tally
+from panel.mailflow.logs import Clock, Counted, Event, LogParser, Outcome, Tally
 
 # Dovecot lines wait this long after the newest line for the MTA line they pair with (and
 # MTA lines for theirs) before they are counted alone or forgotten.
 SETTLE_AFTER = timedelta(minutes=10)
 _STATE_VERSION = b"onus-flow-1"
 RESULTS = ("delivered", "deferred", "bounced", "rejected")
-
-
-@dataclass(slots=True)
-class HourCounts:
-    """Changes to one recipient's counts in one hour (deltas: a correction may be -1)."""
-
-    delivered: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    rejected: int = 0
-    over_quota: int = 0
-    first_over_quota: datetime | None = None
-    last_over_quota: datetime | None = None
-
-    def note_over_quota(self, when: datetime) -> None:
-        self.over_quota += 1
-        if self.first_over_quota is None or when < self.first_over_quota:
-            self.first_over_quota = when
-        if self.last_over_quota is None or when > self.last_over_quota:
-            self.last_over_quota = when
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +62,8 @@ class Batch:
 
     lines: int = 0
     skipped: int = 0
-    hours: dict[tuple[str, datetime], HourCounts] = field(default_factory=dict)
+    # changes per (recipient, hour): deltas, as a correction may take one back
+    hours: dict[tuple[str, datetime], Outcome] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
     amendments: list[Amendment] = field(default_factory=list)
     days: dict[date, int] = field(default_factory=lambda: defaultdict(int))  # records per day
@@ -134,7 +115,7 @@ class FlowCounter:
         key = (counted.recipient, hour_of(counted.when))
         counts = batch.hours.get(key)
         if counts is None:
-            counts = batch.hours[key] = HourCounts()
+            counts = batch.hours[key] = Outcome()
         event = counted.event
         if counted.result == "over_quota":
             counts.note_over_quota(counted.when)

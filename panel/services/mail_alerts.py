@@ -25,7 +25,6 @@ from sqlalchemy.orm import selectinload
 from panel.extensions import db
 from panel.mailflow.hourly import hour_of
 from panel.models import (
-    Agreement,
     Alert,
     AlertStatus,
     Mailbox,
@@ -38,6 +37,7 @@ from panel.models import (
 )
 from panel.policy import alerts as policy
 from panel.policy import silence as quiet
+from panel.services import agreements
 from panel.services.alerts import (
     Outcome,
     add_event,
@@ -86,17 +86,6 @@ def _figures(package_id: int, address: str) -> tuple[int, int]:
     return used, quota
 
 
-def _history(package_id: int) -> list[Agreement]:
-    return list(
-        db.session.scalars(
-            select(Agreement)
-            .where(Agreement.package_id == package_id)
-            .order_by(Agreement.version)
-            .options(selectinload(Agreement.acknowledgements))
-        )
-    )
-
-
 def _new(
     package: Package, kind: str, address: str, level: str, reason: str, now: datetime
 ) -> Alert:
@@ -134,7 +123,9 @@ def _open_and_tell(
     alert.next_reminder_at = policy.next_reminder_at(now, 0)
     db.session.flush()
     add_event(alert, "opened", now, detail)
-    first = responsible_parties(package, [alert.category], alert.level, _history(package.id), now)
+    first = responsible_parties(
+        package, [alert.category], alert.level, agreements.versions(package.id), now
+    )
     tell(alert, first, "opened", now, out)
     out.counts["opened"] += 1
 

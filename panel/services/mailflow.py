@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from panel.extensions import db
 from panel.mailflow.follow import Note, Position, read_new
@@ -33,6 +33,7 @@ from panel.models import (
     MailLogSource,
     MailRefusal,
     Package,
+    ReceivedBounce,
 )
 from panel.services import audit
 from panel.services.errors import ServiceError
@@ -167,12 +168,14 @@ class DayFlow:
         return self.bounced + self.rejected
 
 
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return min((x for x in (a, b) if x is not None), default=None)
+def earliest(*values: datetime | None) -> datetime | None:
+    """The earliest of the times that are known."""
+    return min((value for value in values if value is not None), default=None)
 
 
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return max((x for x in (a, b) if x is not None), default=None)
+def latest(*values: datetime | None) -> datetime | None:
+    """The latest of the times that are known."""
+    return max((value for value in values if value is not None), default=None)
 
 
 def daily_flow(package_id: int, start: datetime, end: datetime) -> list[DayFlow]:
@@ -197,8 +200,8 @@ def daily_flow(package_id: int, start: datetime, end: datetime) -> list[DayFlow]
         flow = of(row.address, row.hour)
         for name in (*RESULTS, "over_quota"):
             setattr(flow, name, getattr(flow, name) + getattr(row, name))
-        flow.first_over_quota_at = _earliest(flow.first_over_quota_at, row.first_over_quota_at)
-        flow.last_over_quota_at = _latest(flow.last_over_quota_at, row.last_over_quota_at)
+        flow.first_over_quota_at = earliest(flow.first_over_quota_at, row.first_over_quota_at)
+        flow.last_over_quota_at = latest(flow.last_over_quota_at, row.last_over_quota_at)
     for address, at in db.session.execute(
         select(MailRefusal.address, MailRefusal.at).where(
             MailRefusal.package_id == package_id,
@@ -207,9 +210,32 @@ def daily_flow(package_id: int, start: datetime, end: datetime) -> list[DayFlow]
         )
     ):
         flow = of(address, at)
-        flow.first_refused_at = _earliest(flow.first_refused_at, at)
-        flow.last_refused_at = _latest(flow.last_refused_at, at)
+        flow.first_refused_at = earliest(flow.first_refused_at, at)
+        flow.last_refused_at = latest(flow.last_refused_at, at)
     return [days[key] for key in sorted(days)]
+
+
+def log_coverage(package: Package) -> tuple[int, datetime | None]:
+    """How many logs Onus reads on the package's node, and when it last read one: what every
+    party of the package may know of them (the sources themselves are the hoster's)."""
+    enabled, last_read = db.session.execute(
+        select(func.count(MailLogSource.id), func.max(MailLogSource.last_read_at)).where(
+            MailLogSource.node_id == package.node_id, MailLogSource.enabled.is_(True)
+        )
+    ).one()
+    return int(enabled or 0), last_read
+
+
+def unmatched_bounces() -> tuple[int, int]:
+    """Messages to the return address that were not bounces, and bounces of no warning of
+    Onus: counted for every hoster, shown to none (they may be any hoster's business)."""
+    not_bounces, unmatched = db.session.execute(
+        select(
+            func.count().filter(ReceivedBounce.is_bounce.is_(False)),
+            func.count().filter(ReceivedBounce.is_bounce.is_(True)),
+        ).where(ReceivedBounce.notification_id.is_(None))
+    ).one()
+    return int(not_bounces), int(unmatched)
 
 
 def refusals(
@@ -452,8 +478,8 @@ def _store_hours(batch: Batch, hosted: dict[str, int], out: IngestOutcome) -> No
         for name in (*RESULTS, "over_quota"):
             setattr(row, name, getattr(row, name) + getattr(counts, name))
         if counts.first_over_quota is not None:
-            row.first_over_quota_at = _earliest(row.first_over_quota_at, counts.first_over_quota)
-            row.last_over_quota_at = _latest(row.last_over_quota_at, counts.last_over_quota)
+            row.first_over_quota_at = earliest(row.first_over_quota_at, counts.first_over_quota)
+            row.last_over_quota_at = latest(row.last_over_quota_at, counts.last_over_quota)
         if counts.delivered > 0:
             out.delivered.setdefault(package_id, set()).add(address)
 

@@ -13,20 +13,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from panel.extensions import db
-from panel.models import Agreement, Package, PartyKind
+from panel.models import Agreement, Package
 from panel.policy.agreement import ROLES
 from panel.policy.wording import LANGUAGES
 from panel.services import agreements
-from panel.web.common import PageResult, actor, scoped_or_404, submit
+from panel.web.common import PageResult, actor, package_page, scoped_or_404, submit
 from panel.web.forms import ConfirmForm
 
 bp = Blueprint("agreements", __name__)
-
-PACKAGE_PAGES = {
-    PartyKind.HOSTER: "hoster.package_detail",
-    PartyKind.BUILDER: "builder.package_detail",
-    PartyKind.OWNER: "client.package_detail",
-}
 
 
 @bp.before_request
@@ -75,7 +69,7 @@ def _page(
     context: dict[str, Any] = {
         "package": package,
         "agreement": agreement,
-        "package_page": url_for(PACKAGE_PAGES[me.kind], package_id=package.id),
+        "package_page": package_page(package.id),
         "language": language,
     }
     if agreement is not None:

@@ -29,23 +29,25 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from panel.extensions import db
-from panel.models import Alert, AlertStatus, Notification, Package, Party, PartyKind
+from panel.models import Alert, AlertStatus, Notification, Package, Party
 from panel.models.base import utcnow
 from panel.services import alert_actions, messages, notifications
 from panel.services.errors import ServiceError
 from panel.services.scope import scoped
-from panel.web.common import PageResult, actor, current_actor, handle_action, scoped_or_404
+from panel.web.common import (
+    PageResult,
+    actor,
+    current_actor,
+    handle_action,
+    package_page,
+    scoped_or_404,
+)
 from panel.web.forms import ConfirmForm
 
 bp = Blueprint("alerts", __name__)
 
 RESOLVED_SHOWN = timedelta(days=30)
 LIST_LIMIT = 500
-PACKAGE_PAGES = {
-    PartyKind.HOSTER: "hoster.package_detail",
-    PartyKind.BUILDER: "builder.package_detail",
-    PartyKind.OWNER: "client.package_detail",
-}
 # most urgent first
 LEVEL_ORDER = case({"critical": 0, "warning": 1, "notice": 2}, value=Alert.level, else_=3)
 
@@ -107,10 +109,6 @@ def inject_alert_count() -> dict[str, Any]:
     return {"open_alert_count": _open_alert_count}
 
 
-def _package_page(package_id: int) -> str:
-    return url_for(PACKAGE_PAGES[actor().kind], package_id=package_id)
-
-
 def _may_acknowledge(alert: Alert) -> bool:
     party_id = actor().party_id
     return alert.status == AlertStatus.OPEN and any(
@@ -156,7 +154,7 @@ def alert_list() -> str:
         resolved=resolved,
         inbox=inbox,
         inbox_alerts=visible,
-        package_page=_package_page,
+        package_page=package_page,
     )
 
 
@@ -192,7 +190,7 @@ def alert_detail(alert_id: int) -> str:
         todo=messages.what_to_do(alert, me.kind),
         events=[(event, _event_detail(event)) for event in alert.events],
         notifications=shown,
-        package_page=_package_page(alert.package_id),
+        package_page=package_page(alert.package_id),
         can_acknowledge=_may_acknowledge(alert),
         parties={party.id: party.name for party in parties},
         confirm=ConfirmForm(),

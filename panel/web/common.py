@@ -15,6 +15,7 @@ from flask import (
     render_template,
     request,
     session,
+    url_for,
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -22,7 +23,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from panel.extensions import db
-from panel.models import Assignment, Package
+from panel.models import Assignment, Package, PartyKind
 from panel.services import agreements, usage
 from panel.services.accounts import actor_for, parties_of
 from panel.services.errors import NotFound, ServiceError
@@ -48,6 +49,18 @@ def actor() -> Actor:
     if found is None:
         abort(403)
     return found
+
+
+PACKAGE_PAGES = {
+    PartyKind.HOSTER: "hoster.package_detail",
+    PartyKind.BUILDER: "builder.package_detail",
+    PartyKind.OWNER: "client.package_detail",
+}
+
+
+def package_page(package_id: int) -> str:
+    """The package's page for the viewer's audience."""
+    return url_for(PACKAGE_PAGES[actor().kind], package_id=package_id)
 
 
 def role_required(kind: str) -> Callable[[F], F]:
