@@ -372,6 +372,60 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
     ),
     ("/ack/<token>", "GET"): ("/ack/{ack_token}", none, expect(OK)),
     ("/ack/<token>", "POST"): ("/ack/{ack_token}", none, expect(CHANGED)),
+    # the evidence report of alpha, for every party of it; its print styles for anyone
+    ("/packages/<int:package_id>/report", "GET"): (
+        "/packages/{package}/report",
+        none,
+        expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK),
+    ),
+    ("/packages/<int:package_id>/report.csv", "GET"): (
+        "/packages/{package}/report.csv",
+        none,
+        expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK),
+    ),
+    ("/packages/<int:package_id>/report.json", "GET"): (
+        "/packages/{package}/report.json",
+        none,
+        expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK),
+    ),
+    # mail flow: the hoster's mail log sources (one followed on node-one, see
+    # follow_a_mail_log), the bounces received; a package's mail for every party of it
+    ("/hoster/mail-logs", "GET"): ("/hoster/mail-logs", none, HOSTER_LIST),
+    ("/hoster/mail-logs", "POST"): (
+        "/hoster/mail-logs",
+        lambda w, _r: {
+            "source-node_id": w.node,
+            "source-path": "/var/log/exim4/mainlog",
+            "source-log_format": "exim",
+        },
+        expect(FORBIDDEN, anonymous=LOGIN, hoster=CHANGED, other_hoster=REFUSED),
+    ),
+    ("/hoster/mail-logs/<int:source_id>/edit", "GET"): (
+        "/hoster/mail-logs/{mail_source}/edit",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/mail-logs/<int:source_id>/edit", "POST"): (
+        "/hoster/mail-logs/{mail_source}/edit",
+        lambda _w, _r: {"log_format": "exim"},  # and paused
+        HOSTER_WRITE,
+    ),
+    ("/hoster/mail-logs/<int:source_id>/delete", "POST"): (
+        "/hoster/mail-logs/{mail_source}/delete",
+        none,
+        HOSTER_WRITE,
+    ),
+    ("/hoster/nodes/<int:node_id>/read-mail-logs", "POST"): (
+        "/hoster/nodes/{node}/read-mail-logs",
+        none,
+        HOSTER_READ,
+    ),
+    ("/hoster/bounces", "GET"): ("/hoster/bounces", none, HOSTER_LIST),
+    ("/packages/<int:package_id>/mail", "GET"): (
+        "/packages/{package}/mail",
+        none,
+        expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK),
+    ),
 }
 
 
@@ -390,6 +444,18 @@ def open_an_alert(app: Flask, w: World) -> None:
         alert_id = db.session.scalars(select(Alert.id)).one()
         w.ids["alert"] = alert_id
         w.ids["ack_token"] = notifications.ack_token(alert_id, w.owner)  # type: ignore[assignment]
+        db.session.remove()
+
+
+def follow_a_mail_log(app: Flask, w: World) -> None:
+    """Hoster one follows /var/log/mail.log on node-one; its id goes into the world."""
+    from panel.models import MailLogSource
+
+    with app.app_context():
+        source = MailLogSource(node_id=w.node, path="/var/log/mail.log", log_format="postfix")
+        db.session.add(source)
+        db.session.commit()
+        w.ids["mail_source"] = source.id
         db.session.remove()
 
 
@@ -413,6 +479,7 @@ class Matrix:
         with self.app.app_context():
             self.world = World.load()
         open_an_alert(self.app, self.world)
+        follow_a_mail_log(self.app, self.world)
         with self.app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     Field,
     HiddenField,
@@ -428,3 +429,41 @@ def field_values(form: FlaskForm, *names: str) -> dict[str, Any]:
     """The named fields' data, for a service call."""
     fields: dict[str, Field] = form._fields  # type: ignore[assignment]
     return {name: fields[name].data for name in names}
+
+
+# --- mail log sources -----------------------------------------------------------------------
+
+LOG_FORMAT_CHOICES = options(
+    ("auto", _l("Recognise it by itself")),
+    ("postfix", "Postfix"),
+    ("exim", "Exim"),
+    ("dovecot", "Dovecot"),
+)
+
+
+class MailLogSourceForm(FlaskForm):
+    """A mail log on one of the hoster's nodes for Onus to follow."""
+
+    node_id = SelectField(_l("Hosting node"), coerce=int)
+    path = StringField(
+        _l("Log file"),
+        validators=[DataRequired(), Length(max=1000)],
+        description=_l(
+            "The full path on the node, for example /var/log/mail.log. Rotated files beside "
+            "it (mail.log.1, mail.log.2.gz) are found by themselves."
+        ),
+    )
+    log_format = SelectField(_l("Format"), choices=LOG_FORMAT_CHOICES, default="auto")
+    from_end = BooleanField(
+        _l("Only what is written from now on"),
+        description=_l("Leave it off to read the whole file as it is now."),
+    )
+
+
+class MailLogSourceEditForm(FlaskForm):
+    """A followed mail log's format, and whether Onus reads it."""
+
+    log_format = SelectField(_l("Format"), choices=LOG_FORMAT_CHOICES)
+    enabled = BooleanField(
+        _l("Read this log"), description=_l("Off: paused; where Onus stopped is kept.")
+    )
