@@ -420,3 +420,74 @@ def test_owner_acknowledges_an_alert_from_the_mail_and_the_hoster_sees_it(
     expect(row).to_contain_text("acknowledged")
     screenshot(hoster, "phone-hoster-alerts")
     assert_no_horizontal_scroll(hoster)
+
+
+def test_a_full_mailbox_from_the_log_to_the_evidence_report(
+    new_context: Any, world_app: Flask, world: World, tmp_path: Path
+) -> None:
+    """The hoster points Onus at a node's log through the form; the log says info@ refused
+    three messages because it is full; the hoster sees the source read, the package's mail
+    page and the critical alert; the owner, in Dutch, gets the evidence report with the same
+    figures."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from panel.extensions import db
+    from panel.models import User
+    from panel.models.base import utcnow
+    from panel.services import mail_alerts, mailflow
+
+    now = utcnow().replace(microsecond=0)
+    log = tmp_path / "mail.log"
+    lines = [
+        f"{(now - timedelta(minutes=50)).isoformat()} mx1 postfix/lmtp[9]: Q1000000001: "
+        "to=<info@alpha.example>, relay=mx[private/dovecot-lmtp], delay=0.2, dsn=2.0.0, "
+        "status=sent (250 2.0.0 Saved)"
+    ] + [
+        f"{(now - timedelta(minutes=9 - 3 * i)).isoformat()} mx1 postfix/lmtp[9]: Q20000000{i}: "
+        "to=<info@alpha.example>, relay=mx[private/dovecot-lmtp], delay=1, dsn=5.2.2, "
+        "status=bounced (host mx said: 552 5.2.2 <info@alpha.example> Mailbox is full)"
+        for i in range(3)
+    ]
+    log.write_text("\n".join(lines) + "\n")
+
+    hoster = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(hoster, "hoster")
+    hoster.get_by_role("navigation", name="Main").get_by_role("link", name="Mail logs").click()
+    expect(hoster.get_by_role("heading", level=1)).to_have_text("Mail logs")
+    hoster.get_by_label("Log file").fill(str(log))
+    hoster.get_by_label("Format").select_option("postfix")
+    hoster.get_by_role("button", name="Follow this log").click()
+    expect(hoster.locator(".flash.success")).to_contain_text(f"Onus now follows {log}.")
+    with world_app.app_context():  # what the node's worker does when beat says so
+        ingested = mailflow.ingest_node(world.node, now)
+        mail_alerts.after_ingest(ingested, now)
+        owner = db.session.scalars(select(User).where(User.email == LOGINS["owner"])).one()
+        owner.language = "nl"  # the owner reads the panel in Dutch
+        db.session.commit()
+        db.session.remove()
+    hoster.reload()
+    expect(hoster.locator("main")).to_contain_text(str(log))
+    screenshot(hoster, "desktop-hoster-mail-logs")
+
+    hoster.goto(f"/hoster/packages/{world.package}")
+    hoster.get_by_role("link", name="Mail: messages per mailbox and every refused message").click()
+    main = hoster.locator("main")
+    expect(main).to_contain_text("3 messages were refused in this period.")
+    expect(main).to_contain_text("552 5.2.2")
+    expect(main).to_contain_text("the recipient's mailbox is full")
+    screenshot(hoster, "desktop-hoster-package-mail")
+    hoster.goto("/alerts")
+    expect(hoster.locator("main")).to_contain_text("mail to info@alpha.example")
+
+    owner = new_context(viewport=PHONE, locale="nl-NL", is_mobile=True, has_touch=True).new_page()
+    log_in(owner, "owner")
+    owner.goto(f"/packages/{world.package}/report")
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Bewijsrapport voor pakket alpha")
+    report = owner.locator("main")
+    expect(report).to_contain_text("Berichten geweigerd")
+    expect(report).to_contain_text("kritiek mail geweigerd voor info@alpha.example (mailbox vol)")
+    expect(report).to_contain_text("mail geweigerd: 3 berichten geweigerd sinds")
+    screenshot(owner, "phone-owner-evidence-report")
+    assert_no_horizontal_scroll(owner)
