@@ -171,6 +171,7 @@ def test_notifications_show_what_became_of_them_and_only_to_whom_the_viewer_may_
     assert "not read" in owner
     assert "owner@elsewhere.example opened bounced" in owner
     assert "552 5.2.2 Mailbox full" in owner
+    assert "552 5.2.2 — the recipient's mailbox is full" in owner  # the code in plain words
     assert "builder@elsewhere.example" not in owner  # another party's address
     assert "hoster@elsewhere.example" not in owner
 

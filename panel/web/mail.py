@@ -57,6 +57,7 @@ def _language() -> str:
     return str(get_locale() or "en")
 
 
+@bp.app_template_global("code_meaning")
 def explained(text: str) -> str:
     """The status code in ``text`` with its plain words in the viewer's language, or ""."""
     explanation = codes.explain(text, _language())
