@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from flask_babel import get_timezone
 from sqlalchemy import delete, select, update
 
 from panel.extensions import db
 from panel.models import Package, PackageUsage, UsageSample
+from panel.policy import alerts as policy
 
 RAW_KEPT = timedelta(days=14)  # every measurement, for the last two weeks
 DAILY_KEPT = timedelta(days=400)  # then one point a day for more than a year, then weekly
@@ -189,3 +193,172 @@ def views_of(packages: Iterable[Package]) -> dict[int, UsageView]:
     rows = list(packages)
     latest = latest_for(p.id for p in rows)
     return {p.id: view_of(p, latest.get(p.id)) for p in rows}
+
+
+# --- storage over time, for the package pages' chart -------------------------------------------
+
+HISTORY_SHOWN = timedelta(days=90)  # how far back the package pages' chart looks
+HISTORY_MAX_POINTS = 60  # more samples than this: the last of each day only
+FORECAST_AHEAD = timedelta(days=14)  # the forecast line reaches the quota or this far, sooner
+_HOUR = timedelta(hours=1)
+# the parts of the chart, bottom of the stack first
+HISTORY_PARTS = (
+    "mailboxes",
+    "core",
+    "plugins",
+    "themes",
+    "uploads",
+    "backups",
+    "cache",
+    "site_other",
+    "databases",
+    "other",
+)
+# a site part (PARTS in panel/measure/docroot.py) → the chart's part; any other → site_other.
+# Drupal's and the static sites' ``files`` stay "site_other": the key cannot tell them apart.
+_HISTORY_PART_OF_SITE_PART = {
+    "core": "core",
+    "plugins": "plugins",
+    "modules": "plugins",
+    "themes": "themes",
+    "uploads": "uploads",
+    "images": "uploads",
+    "media": "uploads",
+    "image": "uploads",
+    "backups": "backups",
+    "cache": "cache",
+    "image_cache": "cache",
+    "tmp": "cache",
+}
+
+
+def history_part(key: str) -> str:
+    """The chart's part of a usage component (``components_of``'s key)."""
+    kind, _sep, rest = key.partition(":")
+    if kind == "mailbox":
+        return "mailboxes"
+    if kind == "database":
+        return "databases"
+    if kind == "site":
+        part = rest.rpartition(":")[2]  # a docroot may hold colons; the part is last
+        return _HISTORY_PART_OF_SITE_PART.get(part, "site_other")
+    return "other"
+
+
+@dataclass(frozen=True)
+class HistoryPart:
+    """One part's bytes at every measured point of a history."""
+
+    key: str  # one of HISTORY_PARTS
+    values: list[int]
+
+
+@dataclass(frozen=True)
+class ForecastLine:
+    """The package total projected from its last measured point at the forecast's rate."""
+
+    bytes_per_hour: float
+    hours_to_full: float  # from the last measured point
+    reaches_quota: bool  # the line ends at the quota (else FORECAST_AHEAD from the last point)
+    points: list[tuple[datetime, int]]  # after the last measured point, to the end
+
+
+@dataclass(frozen=True)
+class UsageHistory:
+    """A package's storage over time by part, against its quota, with the forecast."""
+
+    quota_bytes: int
+    taken_at: list[datetime]  # the measured points, oldest first (UTC)
+    daily: bool  # thinned to the last measurement of each day
+    parts: list[HistoryPart]  # in HISTORY_PARTS order; parts zero throughout left out
+    totals: list[int]  # the package total at each measured point
+    forecast: ForecastLine | None  # None: not growing, already full, or too little history
+
+    @property
+    def times(self) -> list[datetime]:
+        """Every point of the chart's x axis: the measured ones, then the forecast's."""
+        projected = self.forecast.points if self.forecast else []
+        return self.taken_at + [at for at, _used in projected]
+
+    @property
+    def forecast_values(self) -> list[int | None]:
+        """The forecast line along ``times``: from the last measured total on; [] without."""
+        if not self.forecast or not self.totals:
+            return []
+        before: list[int | None] = [None] * (len(self.totals) - 1)
+        return [*before, self.totals[-1], *(used for _at, used in self.forecast.points)]
+
+
+def history_chart(
+    package: Package, since: datetime, now: datetime, zone: tzinfo = UTC
+) -> UsageHistory:
+    """The package's storage since ``since`` by part, for a stacked chart: every measurement
+    (the last of each day in ``zone`` when there are more than HISTORY_MAX_POINTS), the plan's
+    quota, and the forecast of :func:`panel.policy.alerts.forecast` drawn forward to the quota
+    or FORECAST_AHEAD, whichever comes first. One query for the samples (and the plan, unless
+    it is loaded already)."""
+    quota = package.plan.storage_quota_bytes
+    window_start = min(since, now - max(policy.FORECAST_WINDOWS))
+    rows = db.session.execute(
+        select(UsageSample.taken_at, UsageSample.total_bytes, UsageSample.components)
+        .where(
+            UsageSample.package_id == package.id,
+            UsageSample.taken_at >= window_start,
+            UsageSample.taken_at <= now,
+        )
+        .order_by(UsageSample.taken_at, UsageSample.id)
+    ).all()
+    prediction = policy.forecast(
+        [policy.Point(at, total) for at, total, _components in rows], quota, now
+    )
+    shown = [row for row in rows if row[0] >= since]
+    daily = len(shown) > HISTORY_MAX_POINTS
+    if daily:
+        last_of_day = {row[0].astimezone(zone).date(): row for row in shown}
+        shown = list(last_of_day.values())
+    sums = {part: [0] * len(shown) for part in HISTORY_PARTS}
+    for index, (_at, _total, components) in enumerate(shown):
+        for key, figures in components.items():
+            sums[history_part(key)][index] += int(figures[0])
+    parts = [HistoryPart(p, sums[p]) for p in HISTORY_PARTS if any(sums[p])]
+    taken_at = [row[0] for row in shown]
+    totals = [int(row[1]) for row in shown]
+    line = None
+    if shown and prediction and prediction.hours_to_full:  # None: not growing; 0.0: full
+        line = _forecast_line(taken_at, totals[-1], quota, prediction)
+    return UsageHistory(quota, taken_at, daily, parts, totals, line)
+
+
+def _forecast_line(
+    taken_at: list[datetime], used: int, quota: int, prediction: policy.Forecast
+) -> ForecastLine:
+    """From the last measured point at the predicted rate: points as far apart as the measured
+    ones (so the chart's slope reads true on its evenly spaced axis), then the end."""
+    start = taken_at[-1]
+    hours = float(prediction.hours_to_full or 0.0)
+    ahead = FORECAST_AHEAD / _HOUR
+    reaches = hours <= ahead
+    span = min(hours, ahead)
+    rate = float(prediction.bytes_per_hour)
+    step = _forecast_step(taken_at, span)
+    points = [
+        (start + timedelta(hours=step * k), round(used + rate * step * k))
+        for k in range(1, int(span // step) + 1)
+        if step * k < span
+    ]
+    points.append((start + timedelta(hours=span), quota if reaches else round(used + rate * span)))
+    return ForecastLine(rate, hours, reaches, points)
+
+
+def _forecast_step(taken_at: list[datetime], span: float) -> float:
+    """Hours between the forecast's points: the median interval of the measured points (a
+    day when there is one point), at least an hour, and no more than HISTORY_MAX_POINTS."""
+    gaps = [(b - a) / _HOUR for a, b in itertools.pairwise(taken_at)]
+    step = statistics.median(gaps) if gaps else 24.0
+    return max(step, 1.0, span / HISTORY_MAX_POINTS)
+
+
+def usage_history_for(package: Package, now: datetime | None = None) -> UsageHistory:
+    """The package pages' chart: HISTORY_SHOWN back from now, days in the viewer's zone."""
+    moment = now or datetime.now(UTC)
+    return history_chart(package, moment - HISTORY_SHOWN, moment, get_timezone() or UTC)
