@@ -186,6 +186,13 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
         none,
         expect(MISSING, anonymous=LOGIN, builder=CHANGED),
     ),
+    # a test message to the party's own contact (the matrix's mail server is not there:
+    # the failure is flashed and audited all the same)
+    ("/contacts/<int:contact_id>/test", "POST"): (
+        "/contacts/{builder_contact}/test",
+        none,
+        expect(MISSING, anonymous=LOGIN, builder=CHANGED),
+    ),
     ("/builder/", "GET"): ("/builder/", none, BUILDER_LIST),
     ("/builder/packages/<int:package_id>", "GET"): (
         "/builder/packages/{package}",
@@ -286,6 +293,11 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
     ("/hoster/packages/<int:package_id>/assign", "POST"): (
         "/hoster/packages/{package}/assign",
         lambda w, _r: {"assign-role": "builder", "assign-party_id": w.other_builder},
+        HOSTER_WRITE,
+    ),
+    ("/hoster/packages/<int:package_id>/plan", "POST"): (
+        "/hoster/packages/{package}/plan",
+        lambda w, _r: {"plan-plan_id": w.spare_plan},
         HOSTER_WRITE,
     ),
     ("/hoster/packages/<int:package_id>/domains", "POST"): (

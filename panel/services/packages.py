@@ -135,6 +135,20 @@ def update_package(actor: Actor, package: Package, values: dict[str, Any]) -> Pa
     return package
 
 
+def change_plan(actor: Actor, package: Package, plan_id: int) -> Package:
+    """Move a package to another of the hoster's plans (an upgrade, usually): audited, and
+    the agreement is reissued with the new limits."""
+    if plan_id == package.plan_id:
+        raise ServiceError(_("The package is on this plan already."))
+    values = {
+        "name": package.name,
+        "plan_id": plan_id,
+        "node_id": package.node_id,
+        "status": package.status,
+    }
+    return update_package(actor, package, values)
+
+
 def assign(actor: Actor, package: Package, role: Role, party: Party | None) -> None:
     """Give ``role`` on ``package`` to ``party`` (None removes a builder). Audited."""
     _require_hoster(actor)

@@ -425,6 +425,17 @@ class ApplyTermsForm(FlaskForm):
     )
 
 
+class ChangePlanForm(FlaskForm):
+    plan_id = SelectField(
+        _l("New plan"),
+        coerce=int,
+        description=_l(
+            "A new plan changes the agreed limits: the agreement is reissued for every party "
+            "to acknowledge."
+        ),
+    )
+
+
 def field_values(form: FlaskForm, *names: str) -> dict[str, Any]:
     """The named fields' data, for a service call."""
     fields: dict[str, Field] = form._fields  # type: ignore[assignment]

@@ -12,7 +12,9 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from panel.extensions import db
+from panel.measure.units import format_size
 from panel.models import (
+    Alert,
     Assignment,
     AuditEvent,
     Contact,
@@ -21,6 +23,7 @@ from panel.models import (
     HostingNode,
     Invitation,
     Mailbox,
+    Notification,
     Package,
     Party,
     PartyKind,
@@ -31,6 +34,7 @@ from panel.models import (
     WorkerHeartbeat,
 )
 from panel.services import agreements, catalog, invitations, packages, parties, usage
+from panel.services.dashboard import PackageFilters, hoster_packages, open_alerts, page_number
 from panel.services.measurement import node_queue
 from panel.services.scope import scoped
 from panel.web.common import (
@@ -45,6 +49,7 @@ from panel.web.common import (
 from panel.web.forms import (
     ApplyTermsForm,
     AssignForm,
+    ChangePlanForm,
     ConfirmForm,
     ContactForm,
     DatabaseForm,
@@ -64,9 +69,10 @@ from panel.web.forms import (
 )
 from workers.tasks import measure_package, send_invitation
 
+NOTIFICATIONS_SHOWN = 50  # the newest notifications about the package's alerts on its page
+
 bp = Blueprint("hoster", __name__, url_prefix="/hoster")
 AUDIT_PAGE_SIZE = 50
-AGREEMENT_FILTERS = ("none", "waiting", "agreed")
 
 
 @bp.before_request
@@ -89,37 +95,15 @@ def _party_choices(kind: str) -> list[SelectChoice]:
 
 @bp.get("/")
 def dashboard() -> str:
-    query = request.args.get("q", "").strip().lower()
-    stmt = (
-        scoped(Package, actor())
-        .options(
-            selectinload(Package.assignments).selectinload(Assignment.party),
-            selectinload(Package.domains),
-            selectinload(Package.plan),
-            selectinload(Package.node),
-        )
-        .order_by(Package.name)
-    )
-    if query:
-        stmt = stmt.where(
-            Package.name.contains(query)
-            | Package.id.in_(select(Domain.package_id).where(Domain.name.contains(query)))
-        )
-    heartbeat = db.session.scalar(select(func.max(WorkerHeartbeat.last_seen)))
-    rows = db.session.scalars(stmt).all()
-    states = agreements.states_of(p.id for p in rows)
-    agreement = request.args.get("agreement", "")
-    if agreement in AGREEMENT_FILTERS:
-        rows = [p for p in rows if states[p.id].kind == agreement]
+    """Packages riskiest first, filtered and paged, and the open alerts above them."""
+    filters = PackageFilters.from_args(request.args)
+    listing = hoster_packages(actor(), filters, page_number(request.args.get("page")))
     return render_template(
         "hoster/dashboard.html",
-        packages=rows,
-        usage=usage.views_of(rows),
-        states=states,
-        query=query,
-        agreement=agreement,
-        heartbeat=heartbeat,
-        confirm=ConfirmForm(),
+        listing=listing,
+        filters=filters,
+        alerts=open_alerts(actor()),
+        heartbeat=db.session.scalar(select(func.max(WorkerHeartbeat.last_seen))),
     )
 
 
@@ -435,6 +419,17 @@ def _package_forms(package: Package) -> dict[str, Any]:
     ]
     mailbox_form = MailboxForm(prefix="mailbox")
     mailbox_form.domain.choices = options(*((d.name, d.name) for d in package.domains))
+    plan_form = ChangePlanForm(prefix="plan")
+    plan_form.plan_id.choices = options(
+        *(
+            (plan.id, f"{plan.name} ({format_size(plan.storage_quota_bytes)})")
+            for plan in db.session.scalars(
+                scoped(Plan, actor())
+                .where(Plan.id != package.plan_id)
+                .order_by(Plan.storage_quota_bytes, Plan.name)
+            )
+        )
+    )
     agreement_form = ApplyTermsForm(prefix="terms")
     agreement_form.template_id.choices = options(
         *(
@@ -444,6 +439,7 @@ def _package_forms(package: Package) -> dict[str, Any]:
     )
     return {
         "agreement_form": agreement_form,
+        "plan_form": plan_form,
         "assign_form": assign_form,
         "domain_form": DomainForm(prefix="domain"),
         "mailbox_form": mailbox_form,
@@ -456,10 +452,20 @@ def _package_forms(package: Package) -> dict[str, Any]:
 def _package_page(package: Package, status: int = 200, **forms: Any) -> tuple[str, int]:
     context = {**_package_forms(package), **forms}
     figures = usage.views_of([package])[package.id]
+    told = db.session.scalars(
+        scoped(Notification, actor())
+        .join(Alert, Notification.alert_id == Alert.id)
+        .where(Alert.package_id == package.id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(NOTIFICATIONS_SHOWN)
+        .options(selectinload(Notification.party), selectinload(Notification.alert))
+    ).all()
     page = render_template(
         "hoster/package.html",
         package=package,
         usage=figures,
+        history=usage.usage_history_for(package),
+        notifications=told,
         agreement_state=agreements.states_of([package.id])[package.id],
         **context,
     )
@@ -514,6 +520,20 @@ def package_agreement(package_id: int) -> PageResult:
         form,
         lambda: agreements.apply_template(actor(), package, _own_terms(form.template_id.data)),
         _("Agreement made; every party is asked to acknowledge it."),
+    )
+
+
+@bp.post("/packages/<int:package_id>/plan")
+def package_plan(package_id: int) -> PageResult:
+    """Upgrade (or change) the package's plan: audited, the agreement reissued."""
+    package = scoped_or_404(Package, package_id)
+    form = _package_forms(package)["plan_form"]
+    return _package_post(
+        package,
+        "plan_form",
+        form,
+        lambda: packages.change_plan(actor(), package, scoped_or_404(Plan, form.plan_id.data).id),
+        _("Plan changed; the agreement is reissued for every party to acknowledge."),
     )
 
 
