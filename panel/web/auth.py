@@ -15,12 +15,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from limits import parse as parse_limit
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from panel.extensions import db, limiter
 from panel.models import Contact, Package, Party
 from panel.services import accounts, agreements, invitations, parties
+from panel.services.contact_test import send_test
 from panel.services.errors import ServiceError
 from panel.services.scope import scoped
 from panel.web.common import (
@@ -211,3 +213,47 @@ def contact_delete(contact_id: int) -> Response:
         _("Contact removed."),
         url_for("auth.contacts"),
     )
+
+
+# at most this many test messages to one contact: a button must not become a mail cannon
+CONTACT_TEST_LIMIT = parse_limit("5 per hour")
+
+
+def _back_to(default: str) -> str:
+    """The page the button was on (a path of this panel only), else ``default``."""
+    wanted = request.form.get("next", "")
+    if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
+        return wanted
+    return default
+
+
+@bp.post("/contacts/<int:contact_id>/test")
+@login_required
+def contact_test(contact_id: int) -> PageResult:
+    """Send one test message to one of the party's own contacts now, and say what happened.
+
+    Limited per contact; only a test that is really sent counts, so a refused request
+    (another party's contact, an old form) uses up nobody's tests."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    contact = scoped_or_404(Contact, contact_id)
+    if contact.party_id != actor().party_id:
+        abort(404)
+    if limiter.enabled and not limiter.limiter.hit(
+        CONTACT_TEST_LIMIT, "contact-test", str(contact.id)
+    ):
+        return render_template(
+            "error.html",
+            status=429,
+            title=_("Too many test messages"),
+            message=_(
+                "At most 5 test messages an hour go to one contact. Wait a while and try again."
+            ),
+        ), 429
+    try:
+        outcome = send_test(actor(), contact)
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(outcome.words, "success" if outcome.sent else "error")
+    return redirect(_back_to(url_for("auth.contacts")))

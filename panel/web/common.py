@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 
 from panel.extensions import db
 from panel.models import Assignment, Package, PartyKind
-from panel.services import agreements, usage
+from panel.services import agreements, space, usage
 from panel.services.accounts import actor_for, parties_of
 from panel.services.errors import NotFound, ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
@@ -181,12 +181,19 @@ def package_pages(bp: Any, kind: str) -> None:
             .order_by(Package.name)
         ).all()
         states, to_acknowledge = agreement_states(rows)
+        me = actor()
         return render_template(
             f"{bp.name}/dashboard.html",
             packages=rows,
             usage=usage.views_of(rows),
             states=states,
             to_acknowledge=to_acknowledge,
+            overview=space.builder_overview(me) if kind == PartyKind.BUILDER else None,
+            spaces=(
+                {found.package.id: found for found in space.owner_spaces(me)}
+                if kind == PartyKind.OWNER
+                else {}
+            ),
         )
 
     @bp.get("/packages/<int:package_id>")
@@ -198,6 +205,7 @@ def package_pages(bp: Any, kind: str) -> None:
             f"{bp.name}/package.html",
             package=package,
             usage=figures,
+            history=usage.usage_history_for(package),
             agreement_state=states[package.id],
             must_acknowledge=package.id in to_acknowledge,
         )
