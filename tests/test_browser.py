@@ -19,21 +19,16 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    assert_no_horizontal_scroll,
+    screenshot,
+)
 from tests.live_server import LiveServer
 from tests.world import LOGINS, PASSWORD, World
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 5_000
 ALPHA_DOMAINS = ["alpha-extra.example", "alpha.example"]
 
@@ -97,11 +92,6 @@ def phone_page(new_context: Any) -> Page:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def log_in(page: Page, role: str) -> None:
     """Through the login form, as a person would."""
     page.goto("/login")
@@ -120,13 +110,6 @@ def column(table: Locator, index: int = 0) -> list[str]:
 def domains(text: str) -> list[str]:
     """A comma-separated list of domains, in a fixed order (the page's order is not the point)."""
     return sorted(name.strip() for name in text.split(","))
-
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-    )
-    assert widths[0] <= widths[1], f"{page.url} scrolls sideways: {widths[0]} > {widths[1]} px"
 
 
 # --- tests -------------------------------------------------------------------------------------
