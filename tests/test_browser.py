@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     PHONE,
     assert_no_horizontal_scroll,
+    chromium,
     screenshot,
 )
 from tests.live_server import LiveServer
@@ -42,12 +42,8 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole module."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

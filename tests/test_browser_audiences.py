@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_babel import force_locale, gettext
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from panel.extensions import db
@@ -25,7 +25,7 @@ from panel.models.base import utcnow
 from panel.services import alerts, demo, mail_alerts, mailflow, measurement, space, usage
 from panel.services.dashboard import PackageFilters, hoster_packages
 from panel.services.scope import Actor
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PHONE, assert_no_horizontal_scroll, screenshot
+from tests.browser import CHROMIUM, PHONE, assert_no_horizontal_scroll, chromium, screenshot
 from tests.conftest import DatabaseStates, close_app, make_app
 from tests.live_server import LiveServer
 
@@ -68,12 +68,8 @@ def server(demo_app: Flask) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ class PartShare:
 
 
 @dataclass(frozen=True)
-class BuilderPackage:
+class BuilderPackage(usage.QuotaShare):
     """One package a builder builds for, as its dashboard shows it."""
 
     package: Package
@@ -71,10 +71,6 @@ class BuilderPackage:
     stale_bytes: int  # the stale backup archives the scanner listed
     stale_count: int
     cache_bytes: int
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.used_bytes / self.quota_bytes if self.quota_bytes else 0.0
 
     @property
     def cleanup_bytes(self) -> int:
@@ -202,7 +198,7 @@ class Filling:
 
 
 @dataclass(frozen=True)
-class OwnerSpace:
+class OwnerSpace(usage.QuotaShare):
     package: Package
     measured_at: datetime | None
     quota_bytes: int
@@ -213,13 +209,6 @@ class OwnerSpace:
     unreachable: str = ""  # why no route is usable, when none is
     alerts: list[Alert] = field(default_factory=list)
 
-    @property
-    def free_bytes(self) -> int:
-        return max(self.quota_bytes - self.used_bytes, 0)
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.used_bytes / self.quota_bytes if self.quota_bytes else 0.0
 
     @property
     def measured(self) -> bool:

@@ -151,8 +151,23 @@ class Slice:
     percent: float
 
 
+class QuotaShare:
+    """What is free and how full, for figures with ``quota_bytes`` and ``used_bytes``."""
+
+    quota_bytes: int
+    used_bytes: int
+
+    @property
+    def free_bytes(self) -> int:
+        return max(self.quota_bytes - self.used_bytes, 0)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.used_bytes / self.quota_bytes if self.quota_bytes else 0.0
+
+
 @dataclass(frozen=True)
-class UsageView:
+class UsageView(QuotaShare):
     """A package's latest usage against its plan, as the pages show it."""
 
     quota_bytes: int
@@ -163,13 +178,6 @@ class UsageView:
     def used_bytes(self) -> int:
         return self.latest.total_bytes if self.latest else 0
 
-    @property
-    def free_bytes(self) -> int:
-        return max(self.quota_bytes - self.used_bytes, 0)
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.used_bytes / self.quota_bytes if self.quota_bytes else 0.0
 
 
 def view_of(package: Package, latest: PackageUsage | None) -> UsageView:
