@@ -209,7 +209,6 @@ class OwnerSpace(usage.QuotaShare):
     unreachable: str = ""  # why no route is usable, when none is
     alerts: list[Alert] = field(default_factory=list)
 
-
     @property
     def measured(self) -> bool:
         return self.measured_at is not None

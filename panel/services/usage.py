@@ -179,7 +179,6 @@ class UsageView(QuotaShare):
         return self.latest.total_bytes if self.latest else 0
 
 
-
 def view_of(package: Package, latest: PackageUsage | None) -> UsageView:
     """Split the latest figures into mail / site / databases / other / free."""
     quota = package.plan.storage_quota_bytes
