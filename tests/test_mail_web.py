@@ -639,3 +639,21 @@ def test_the_bounces_page_lists_the_hosters_bounces_newest_first(
 def test_without_bounces_the_page_says_so(world_app: Flask) -> None:
     text = text_of(client_for(world_app, "hoster").get("/hoster/bounces"))
     assert "No bounce has come back." in text
+
+
+def test_each_package_page_sums_up_its_mail_of_the_week(world_app: Flask, world: World) -> None:
+    pages = {
+        "hoster": f"/hoster/packages/{world.package}",
+        "builder": f"/builder/packages/{world.package}",
+        "owner": f"/client/packages/{world.package}",
+    }
+    record_flow(world_app, world.package)  # the 20 days old mail is not of this week
+    for role, path in pages.items():
+        assert "Mail in the last 7 days" not in text_of(client_for(world_app, role).get(path))
+    add_source(world_app, world.node, last_read_at=utcnow())
+    for role, path in pages.items():
+        text = text_of(client_for(world_app, role).get(path))
+        assert (
+            "Mail in the last 7 days: 19 messages delivered, 3 refused "
+            "(2 because a mailbox was full)."
+        ) in text, role

@@ -215,6 +215,32 @@ def daily_flow(package_id: int, start: datetime, end: datetime) -> list[DayFlow]
     return [days[key] for key in sorted(days)]
 
 
+@dataclass(frozen=True)
+class FlowTotals:
+    """A package's mailboxes' messages over a period, summed."""
+
+    delivered: int
+    refused: int
+    over_quota: int
+
+
+def totals(package_id: int, start: datetime, end: datetime) -> FlowTotals:
+    """The package's messages delivered and refused in ``[start, end)``, in one query."""
+    delivered, bounced, rejected, over_quota = db.session.execute(
+        select(
+            func.coalesce(func.sum(MailFlowHour.delivered), 0),
+            func.coalesce(func.sum(MailFlowHour.bounced), 0),
+            func.coalesce(func.sum(MailFlowHour.rejected), 0),
+            func.coalesce(func.sum(MailFlowHour.over_quota), 0),
+        ).where(
+            MailFlowHour.package_id == package_id,
+            MailFlowHour.hour >= start,
+            MailFlowHour.hour < end,
+        )
+    ).one()
+    return FlowTotals(int(delivered), int(bounced) + int(rejected), int(over_quota))
+
+
 def log_coverage(package: Package) -> tuple[int, datetime | None]:
     """How many logs Onus reads on the package's node, and when it last read one: what every
     party of the package may know of them (the sources themselves are the hoster's)."""

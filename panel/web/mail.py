@@ -57,6 +57,15 @@ def _language() -> str:
     return str(get_locale() or "en")
 
 
+@bp.app_template_global()
+def mail_week(package: Package) -> mailflow.FlowTotals | None:
+    """The package's mail of the last 7 days for its page, or None when no log is read."""
+    if not mailflow.log_coverage(package)[0]:
+        return None
+    end = datetime.now(UTC)
+    return mailflow.totals(package.id, end - timedelta(days=7), end)
+
+
 @bp.app_template_global("code_meaning")
 def explained(text: str) -> str:
     """The status code in ``text`` with its plain words in the viewer's language, or ""."""
