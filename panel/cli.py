@@ -19,6 +19,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from panel.cli_mail import mail_group
+from panel.cli_policy import policy_server_command
 from panel.extensions import db
 from workers import worker_command
 
@@ -189,6 +190,7 @@ def register_cli(app: Flask) -> None:
         scan_command,
         bounce_command,
         mail_group,
+        policy_server_command,
     )
     for command in commands:
         app.cli.add_command(command)

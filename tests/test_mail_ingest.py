@@ -479,3 +479,25 @@ def test_daily_flow_adds_the_hours_and_finds_first_and_last_refusal(
     assert flows[0].first_refused_at == day + timedelta(hours=9)
     assert flows[0].last_refused_at == day + timedelta(hours=20)
     assert isinstance(flows[0].day, date)
+
+
+def test_a_refusal_of_the_policy_service_is_not_counted_again_from_the_log(
+    world: World, tmp_path: Path
+) -> None:
+    """The policy service counts its answers itself; Postfix logs each one as an SMTP-time
+    reject, which the ingest leaves out (and counts every other reject)."""
+    info = _address(world)
+    log = Log(tmp_path / "mail.log")
+    log.write(
+        log._line(
+            T0,
+            "postfix/smtpd[8]: NOQUEUE: reject: RCPT from unknown[203.0.113.5]: 452 4.2.2 "
+            f"<{info}>: Recipient address rejected: 452 4.2.2 <{info}> Mailbox is full; try "
+            f"again later (onus policy); from=<a@example.net> to=<{info}> proto=ESMTP helo=<x>",
+        ),
+        log.rejected(T0, info),
+    )
+    mailflow.ingest_source(_source(world, log.path), T0)
+    assert _hours(world.package)["rejected"] == 1
+    refusals = db.session.scalars(select(MailRefusal)).all()
+    assert [r.dsn for r in refusals] == ["5.1.1"]

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from panel.mailflow.delegation import TAG as POLICY_TAG
 from panel.mailflow.logs import Clock, Counted, Event, LogParser, Outcome, Tally
 
 # Dovecot lines wait this long after the newest line for the MTA line they pair with (and
@@ -111,12 +112,14 @@ class FlowCounter:
         return batch
 
     def _heard(self, counted: Counted) -> None:
+        event = counted.event
+        if event is not None and event.queue_id is None and POLICY_TAG in event.reason:
+            return  # the policy service's own refusal: it counted it when it answered
         batch = self._batch
         key = (counted.recipient, hour_of(counted.when))
         counts = batch.hours.get(key)
         if counts is None:
             counts = batch.hours[key] = Outcome()
-        event = counted.event
         if counted.result == "over_quota":
             counts.note_over_quota(counted.when)
             self._amend(counted)
