@@ -19,9 +19,12 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 
 from panel.extensions import db
-from panel.models import Alert, Mailbox, MailFlowHour, MailRefusal, Package, PackageUsage, Plan
+from panel.mailflow.hourly import hour_of
+from panel.mailflow.logs import Outcome
+from panel.models import Alert, Mailbox, MailRefusal, Package, PackageUsage, Plan
 from panel.models.alert import AlertStatus
 from panel.policy.agreement import DEFAULT_GRACE
+from panel.services import mailflow
 from panel.services.agreements import current_of
 
 SERVER = "onus-policy"  # MailRefusal.server of the refusals this service answered
@@ -171,10 +174,6 @@ class Answered:
     action: str
 
 
-def _hour(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
-
-
 def record_refusals(answered: Iterable[Answered]) -> int:
     """Count answered refusals in the mail-flow figures, as the log ingest counts its own:
     each hour row added to (created when new), and one refusal row per message. One
@@ -182,41 +181,16 @@ def record_refusals(answered: Iterable[Answered]) -> int:
     batch = [a for a in answered if a.verdict is not Verdict.DUNNO]
     if not batch:
         return 0
-    wanted: dict[tuple[int, str, datetime], list[Answered]] = {}
+    deltas: dict[tuple[int, str, datetime], Outcome] = {}
     for item in batch:
-        wanted.setdefault((item.package_id, item.address, _hour(item.at)), []).append(item)
-    hours = [hour for _p, _a, hour in wanted]
-    existing = {
-        (row.package_id, row.address, row.hour): row
-        for row in db.session.scalars(
-            select(MailFlowHour).where(
-                MailFlowHour.package_id.in_({p for p, _a, _h in wanted}),
-                MailFlowHour.hour >= min(hours),
-                MailFlowHour.hour <= max(hours),
-                MailFlowHour.address.in_({a for _p, a, _h in wanted}),
-            )
-        )
-    }
+        counts = deltas.setdefault((item.package_id, item.address, hour_of(item.at)), Outcome())
+        if item.verdict is Verdict.BOUNCE:
+            counts.rejected += 1
+            counts.note_over_quota(item.at)
+        else:
+            counts.deferred += 1
     try:
-        for (package_id, address, hour), items in wanted.items():
-            row = existing.get((package_id, address, hour))
-            if row is None:
-                row = MailFlowHour(
-                    package_id=package_id, address=address, hour=hour,
-                    delivered=0, deferred=0, bounced=0, rejected=0, over_quota=0,
-                )  # fmt: skip
-                db.session.add(row)
-            bounced = [i for i in items if i.verdict is Verdict.BOUNCE]
-            row.deferred += len(items) - len(bounced)
-            if bounced:
-                row.rejected += len(bounced)
-                row.over_quota += len(bounced)
-                first = min(i.at for i in bounced)
-                last = max(i.at for i in bounced)
-                if row.first_over_quota_at is None or first < row.first_over_quota_at:
-                    row.first_over_quota_at = first
-                if row.last_over_quota_at is None or last > row.last_over_quota_at:
-                    row.last_over_quota_at = last
+        mailflow.add_to_hours(deltas)
         # one multi-row statement: the writer shares the server's interpreter, keep it short
         db.session.execute(
             insert(MailRefusal),

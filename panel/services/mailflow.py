@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from sqlalchemy import func, select, update
 from panel.extensions import db
 from panel.mailflow.follow import Note, Position, read_new
 from panel.mailflow.hourly import RESULTS, Batch, FlowCounter, StateError
-from panel.mailflow.logs import FORMATS
+from panel.mailflow.logs import FORMATS, Outcome
 from panel.models import (
     HostingNode,
     Mailbox,
@@ -473,27 +474,36 @@ def _hosted(hoster_id: int, recipients: set[str]) -> dict[str, int]:
 
 
 def _store_hours(batch: Batch, hosted: dict[str, int], out: IngestOutcome) -> None:
-    """Add the batch's deltas to the hour rows, creating the ones that are new."""
+    """Add the batch's deltas of hosted mailboxes to their hour rows."""
     wanted = {
         (hosted[recipient], recipient, hour): counts
         for (recipient, hour), counts in batch.hours.items()
         if recipient in hosted
     }
-    if not wanted:
+    add_to_hours(wanted)
+    for (package_id, address, _hour), counts in wanted.items():
+        if counts.delivered > 0:
+            out.delivered.setdefault(package_id, set()).add(address)
+
+
+def add_to_hours(deltas: Mapping[tuple[int, str, datetime], Outcome]) -> None:
+    """Add counts to the hour rows of (package, address, hour), creating the new ones: the
+    one way the log ingest and the policy service count (the caller commits)."""
+    if not deltas:
         return
-    hours = [hour for _p, _a, hour in wanted]
+    hours = [hour for _p, _a, hour in deltas]
     existing = {
         (row.package_id, row.address, row.hour): row
         for row in db.session.scalars(
             select(MailFlowHour).where(
-                MailFlowHour.package_id.in_({p for p, _a, _h in wanted}),
+                MailFlowHour.package_id.in_({p for p, _a, _h in deltas}),
                 MailFlowHour.hour >= min(hours),
                 MailFlowHour.hour <= max(hours),
-                MailFlowHour.address.in_({a for _p, a, _h in wanted}),
+                MailFlowHour.address.in_({a for _p, a, _h in deltas}),
             )
         )
     }
-    for (package_id, address, hour), counts in wanted.items():
+    for (package_id, address, hour), counts in deltas.items():
         row = existing.get((package_id, address, hour))
         if row is None:
             row = MailFlowHour(
@@ -506,8 +516,6 @@ def _store_hours(batch: Batch, hosted: dict[str, int], out: IngestOutcome) -> No
         if counts.first_over_quota is not None:
             row.first_over_quota_at = earliest(row.first_over_quota_at, counts.first_over_quota)
             row.last_over_quota_at = latest(row.last_over_quota_at, counts.last_over_quota)
-        if counts.delivered > 0:
-            out.delivered.setdefault(package_id, set()).add(address)
 
 
 def _store_refusals(
