@@ -27,7 +27,6 @@ from sqlalchemy import func, select, union
 from sqlalchemy.orm import selectinload
 
 from panel.extensions import db
-from panel.labels import label
 from panel.mailflow.codes import explain
 from panel.models import (
     Acknowledgement,
@@ -45,7 +44,7 @@ from panel.models import (
 )
 from panel.policy import silence
 from panel.policy.agreement import CATEGORIES
-from panel.services import mailflow
+from panel.services import mailflow, messages
 from panel.services.scope import Actor, scoped
 
 REFUSALS_LISTED = 1000  # the newest refusals listed one by one; the counts hold them all
@@ -354,19 +353,6 @@ def _day_range_text(first: date, last: date) -> str:
     return _("%(first)s to %(last)s", first=first.isoformat(), last=last.isoformat())
 
 
-def part_name(key: str) -> str:
-    """A usage component's key in words: a mailbox, a site's part, a database, other."""
-    kind, _sep, rest = key.partition(":")
-    if kind == "mailbox":
-        return _("mailbox %(address)s", address=rest)
-    if kind == "site":
-        docroot, _sep, part = rest.rpartition(":")
-        return f"{docroot}: {label(part)}"
-    if kind == "database":
-        return _("database %(name)s", name=rest)
-    return label(key)
-
-
 def _part_sort(key: str) -> tuple[int, str]:
     return PART_ORDER.get(key.partition(":")[0], 4), key
 
@@ -425,7 +411,7 @@ def _usage(package: Package, start: datetime, until: datetime) -> UsageSection:
         parts.append(
             UsagePart(
                 key,
-                part_name(key),
+                messages.part_name(key),
                 days[0].parts.get(key) if days else None,
                 days[-1].parts.get(key) if days else None,
                 max(values, default=0),

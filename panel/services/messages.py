@@ -122,7 +122,8 @@ def forecast_words(hours: float | None) -> str:
     return ngettext("full in about %(num)d day", "full in about %(num)d days", amount)
 
 
-def _part_name(key: str) -> str:
+def part_name(key: str) -> str:
+    """A usage component's key in words: a mailbox, a site's part, a database, other."""
     kind, _sep, rest = key.partition(":")
     if kind == "mailbox":
         return _("mailbox %(address)s", address=rest)
@@ -131,7 +132,7 @@ def _part_name(key: str) -> str:
         return f"{docroot}: {label(part)}"
     if kind == "database":
         return _("database %(name)s", name=rest)
-    return label("other")
+    return label(key)
 
 
 def biggest_parts(alert: Alert) -> list[tuple[str, str]]:
@@ -147,7 +148,7 @@ def biggest_parts(alert: Alert) -> list[tuple[str, str]]:
             or {}
         )
         ranked = sorted(components.items(), key=lambda item: -item[1][0])[:TOP_PARTS]
-        return [(_part_name(key), format_size(value[0])) for key, value in ranked if value[0]]
+        return [(part_name(key), format_size(value[0])) for key, value in ranked if value[0]]
     latest = db.session.get(PackageUsage, alert.package_id)
     address = alert.subject.partition(":")[2]
     mailbox = (latest.report.get("mailboxes", {}).get(address) if latest else None) or {}
