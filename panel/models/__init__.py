@@ -2,6 +2,7 @@
 
 from panel.models.agreement import Acknowledgement, Agreement, TermsTemplate
 from panel.models.alert import Alert, AlertEvent, AlertStatus, Notification, NotificationStatus
+from panel.models.api import ApiToken
 from panel.models.audit import AuditEvent
 from panel.models.hosting import (
     Assignment,
@@ -20,6 +21,7 @@ from panel.models.mailflow import (
     MailLogDay,
     MailLogSource,
     MailRefusal,
+    QuotaWarning,
     ReceivedBounce,
 )
 from panel.models.party import Contact, ContactKind, Invitation, Membership, Party, PartyKind, User
@@ -32,6 +34,7 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "AlertStatus",
+    "ApiToken",
     "Assignment",
     "AuditEvent",
     "Contact",
@@ -54,6 +57,7 @@ __all__ = [
     "Party",
     "PartyKind",
     "Plan",
+    "QuotaWarning",
     "ReceivedBounce",
     "Role",
     "Site",

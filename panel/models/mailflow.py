@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -53,6 +54,7 @@ class MailLogSource(db.Model):
     # deliveries to addresses no package of the node's hoster serves (relayed, outgoing)
     not_hosted: Mapped[int] = mapped_column(BigInteger, default=0)
     notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # the last reads'
+    last_read_seconds: Mapped[float | None] = mapped_column(Float)  # how long the last read took
 
     node: Mapped[HostingNode] = relationship()
 
@@ -138,3 +140,21 @@ class ReceivedBounce(db.Model):
     diagnostic: Mapped[str] = mapped_column(String(1000), default="")
     outcome: Mapped[str] = mapped_column(String(300), default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuotaWarning(db.Model):
+    """A mail server said a mailbox crossed a quota percentage (Dovecot's ``quota_warning``),
+    and what Onus did about it: heard before the next scan would have seen it."""
+
+    __tablename__ = "quota_warning"
+    __table_args__ = (Index("ix_quota_warning_package_at", "package_id", "at"),)
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("package.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    percent: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="dovecot")  # or "doveadm"
+    used_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(300), default="")

@@ -104,6 +104,8 @@ class Contact(db.Model):
     label: Mapped[str] = mapped_column(String(100), default="")
     # a webhook's body: "json" (Onus's own document) or "slack" (Slack/Mattermost's {"text"})
     webhook_format: Mapped[str] = mapped_column(String(16), default="json", server_default="json")
+    # a webhook's signing key: each post carries an HMAC-SHA256 of its body under it
+    secret: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
 
     party: Mapped[Party] = relationship(back_populates="contacts")

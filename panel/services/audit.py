@@ -12,7 +12,7 @@ from panel.extensions import db
 from panel.models import AuditEvent
 from panel.services.scope import Actor
 
-SECRET_COLUMNS = frozenset({"password_hash"})
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "secret"})
 
 
 def snapshot(obj: object) -> dict[str, Any]:

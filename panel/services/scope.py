@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, false, or_, select
 from panel.extensions import db
 from panel.models import (
     Alert,
+    ApiToken,
     Assignment,
     AuditEvent,
     Contact,
@@ -32,6 +33,7 @@ from panel.models import (
     Party,
     PartyKind,
     Plan,
+    QuotaWarning,
     ReceivedBounce,
     Site,
     User,
@@ -85,7 +87,16 @@ def _criterion(model: type, actor: Actor) -> ColumnElement[bool]:
     hoster_only = actor.is_hoster
     if model is Package:
         return Package.id.in_(visible_package_ids(actor))
-    if model in (Domain, Assignment, Mailbox, Site, HostedDatabase, MailFlowHour, MailRefusal):
+    if model in (
+        Domain,
+        Assignment,
+        Mailbox,
+        Site,
+        HostedDatabase,
+        MailFlowHour,
+        MailRefusal,
+        QuotaWarning,
+    ):
         return model.package_id.in_(visible_package_ids(actor))  # type: ignore[attr-defined]
     if model is Party:
         return Party.id.in_(_visible_party_ids(actor))
@@ -115,6 +126,8 @@ def _criterion(model: type, actor: Actor) -> ColumnElement[bool]:
         return ReceivedBounce.notification_id.in_(
             select(Notification.id).where(Notification.party_id.in_(_visible_party_ids(actor)))
         )
+    if model is ApiToken:  # a token is its person's own, in the party it was made in
+        return (ApiToken.user_id == actor.user_id) & (ApiToken.party_id == actor.party_id)
     if model is Invitation:
         return Invitation.party_id.in_(_visible_party_ids(actor)) if hoster_only else false()
     if model is Membership:
