@@ -32,8 +32,16 @@ from panel.mailflow.delegation import (
     bounce_action,
     defer_action,
 )
-from panel.services.grace import Answered, Snapshot, Verdict, load_snapshot, record_refusals
+from panel.services.grace import (
+    Answered,
+    Snapshot,
+    Verdict,
+    alert_refusals,
+    load_snapshot,
+    record_refusals,
+)
 from panel.services.grace import verdict_at_full as _verdict
+from workers.tasks import send_all
 
 log = logging.getLogger("onus.policy")
 
@@ -71,6 +79,7 @@ class Counters:
     load_failures: int = 0
     written: int = 0
     write_failures: int = 0
+    alert_failures: int = 0
     dropped: int = 0
     connections: int = 0
 
@@ -238,6 +247,21 @@ class PolicyServer:
                 return written
             written += len(batch)
             self.counters.written += len(batch)
+            self._alert(batch)
+
+    def _alert(self, batch: list[Answered]) -> None:
+        """Tell of the refusals just counted (their delivery alerts); a failure here loses
+        no count, and the next refusal of the mailbox opens the alert after all."""
+        try:
+            with self.app.app_context():
+                try:
+                    outcome = alert_refusals(batch, self.clock())
+                    send_all(outcome.to_send)
+                finally:
+                    db.session.remove()
+        except Exception as exc:
+            self.counters.alert_failures += 1
+            log.error("delivery alerts of %d policy refusals not updated: %s", len(batch), exc)
 
     def pending(self) -> int:
         with self._lock:

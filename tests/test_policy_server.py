@@ -18,7 +18,16 @@ from sqlalchemy import select
 
 from panel.extensions import db
 from panel.mailflow import delegation
-from panel.models import Mailbox, MailFlowHour, MailRefusal, Package, TermsTemplate, User
+from panel.models import (
+    Alert,
+    Mailbox,
+    MailFlowHour,
+    MailRefusal,
+    Notification,
+    Package,
+    TermsTemplate,
+    User,
+)
 from panel.policy_server import PolicyServer, Settings
 from panel.services import agreements, alerts, grace
 from panel.services.grace import Verdict
@@ -442,3 +451,31 @@ def test_the_parser_keeps_to_its_limits() -> None:
     assert delegation.defer_action("a b@<c>") == (
         "452 4.2.2 <a?b@?c?> Mailbox is full; try again later (onus policy)"
     )
+
+
+def test_deferred_mail_opens_the_delivery_alert_at_once(server: PolicyServer, world: World) -> None:
+    """Mail held back in the grace is what the responsible party must hear of before it
+    bounces: the refusals the server answered open the mailbox's delivery alert, as those
+    the log ingest reads do, and a later batch grows it."""
+    info = _address(world)
+    _full(world, NOW - timedelta(hours=1), info)
+    assert server.refresh()
+    ask(server, request(info), request(info), request("nobody@else.example"))
+    assert server.flush() == 2
+    db.session.rollback()
+    alert = db.session.scalars(select(Alert).where(Alert.subject == f"delivery:{info}")).one()
+    assert (alert.level, alert.reason, alert.refused, alert.since) == (
+        "critical",
+        "refused",
+        2,
+        NOW,
+    )
+    told = db.session.scalars(select(Notification).where(Notification.alert_id == alert.id))
+    assert {n.party_id for n in told} >= {world.owner}
+
+    ask(server, request(info))
+    assert server.flush() == 1
+    db.session.rollback()
+    db.session.refresh(alert)
+    assert server.counters.alert_failures == 0
+    assert alert.refused == 3

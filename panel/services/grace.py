@@ -24,8 +24,10 @@ from panel.mailflow.logs import Outcome
 from panel.models import Alert, Mailbox, MailRefusal, Package, PackageUsage, Plan
 from panel.models.alert import AlertStatus
 from panel.policy.agreement import DEFAULT_GRACE
-from panel.services import mailflow
+from panel.services import mail_alerts, mailflow
 from panel.services.agreements import current_of
+from panel.services.alerts import Outcome as AlertOutcome
+from panel.services.mailflow import IngestOutcome
 
 SERVER = "onus-policy"  # MailRefusal.server of the refusals this service answered
 
@@ -215,3 +217,15 @@ def record_refusals(answered: Iterable[Answered]) -> int:
         db.session.rollback()
         raise
     return len(batch)
+
+
+def alert_refusals(answered: Iterable[Answered], now: datetime) -> AlertOutcome:
+    """Open or grow the delivery alert of each mailbox whose mail the server just deferred
+    or refused, as the log ingest does for refusals it reads: mail held back during the
+    grace is exactly what the responsible party must hear of before it bounces."""
+    refused = IngestOutcome()
+    for item in answered:
+        if item.verdict is not Verdict.DUNNO:
+            times = refused.over_quota.setdefault(item.package_id, {})
+            times.setdefault(item.address, []).append(item.at)
+    return mail_alerts.after_ingest(refused, now)
