@@ -17,6 +17,7 @@ from tests.smtp import SMTPSink, free_port
 from tests.webhooks import WebhookSink
 
 DOCUMENT = {
+    "event": "opened",
     "text": "Mailbox info@school.example is 97 % full",
     "level": "critical",
     "package": "school.example",
@@ -46,9 +47,14 @@ def hook() -> Iterator[WebhookSink]:
         yield sink
 
 
+def post(url: str, webhook_format: str = "json") -> int:
+    """Post the document signed under a test key (the signing has tests of its own)."""
+    return post_webhook(url, DOCUMENT, webhook_format, secret="k" * 64, delivery="42")
+
+
 def failure(url: str, webhook_format: str = "json") -> WebhookError:
     with pytest.raises(WebhookError) as caught:
-        post_webhook(url, DOCUMENT, webhook_format)
+        post(url, webhook_format)
     return caught.value
 
 
@@ -144,7 +150,7 @@ def test_verp_refuses_forged_and_foreign_addresses(panel: Flask) -> None:
 
 
 def test_json_webhook_posts_the_document(panel: Flask, hook: WebhookSink) -> None:
-    assert post_webhook(hook.url, DOCUMENT, "json") == 200
+    assert post(hook.url) == 200
     [request] = hook.wait_for(1)
     assert request.method == "POST"
     assert request.path == "/hook"
@@ -155,7 +161,7 @@ def test_json_webhook_posts_the_document(panel: Flask, hook: WebhookSink) -> Non
 
 def test_slack_webhook_posts_only_the_text(panel: Flask, hook: WebhookSink) -> None:
     hook.status = 202
-    assert post_webhook(hook.url, DOCUMENT, "slack") == 202
+    assert post(hook.url, "slack") == 202
     [request] = hook.wait_for(1)
     assert request.json == {"text": DOCUMENT["text"]}
 

@@ -5,6 +5,8 @@
         [request] = hook.wait_for(1)
 
 ``status`` and ``delay`` may be changed while it runs: answer 500, or hang past a timeout.
+``answers`` are statuses answered first, one per request, in order (500 once, then
+``status``), for a sender whose retry comes when the test cannot step in.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ class WebhookSink(Recording[WebhookRequest]):
     def __init__(self, status: int = 200, delay: float = 0.0) -> None:
         self.status = status
         self.delay = delay
+        self.answers: list[int] = []
         super().__init__()
         self._stopping = threading.Event()
+        self._answering = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True  # a hanging answer must not hold up stop()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -56,9 +60,11 @@ class WebhookSink(Recording[WebhookRequest]):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._answering:
+                    answer = sink.answers.pop(0) if sink.answers else None
                 sink._record(WebhookRequest("POST", self.path, self.headers, body))
                 sink._stopping.wait(sink.delay)
-                status = sink.status
+                status = sink.status if answer is None else answer
                 try:
                     self.send_response(status)
                     if 300 <= status < 400:

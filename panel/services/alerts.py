@@ -726,8 +726,9 @@ def acknowledge(
     actor: Actor | None = None,
 ) -> Alert:
     """Stop the alert's escalation: someone of a party of the package knows. It stays open
-    until the measure drops. The step and the audit event are one transaction;
-    acknowledging twice changes nothing."""
+    until the measure drops. The step, the audit event and the webhooks' news of it (for
+    the parties told about the alert; no mail) are one transaction, and those webhooks are
+    sent at once; acknowledging twice changes nothing."""
     if party_id not in roles_of(alert.package):
         raise ServiceError(_("Your party is not part of this package."))
     if alert.status == AlertStatus.RESOLVED:
@@ -751,10 +752,20 @@ def acknowledge(
         audit.snapshot(alert),
         tenant_id=alert.package.hoster_id,
     )
+    to_send = notifications.notify_acknowledged(alert, told_parties(alert), now)
     db.session.commit()
+    notifications.send_soon(to_send)
     return alert
 
 
 def _party_name(party_id: int) -> str:
     party = db.session.get(Party, party_id)
     return party.name if party is not None else str(party_id)
+
+
+def event_detail(event: AlertEvent, actor: Actor) -> str:
+    """A step's detail as ``actor`` may read it: why another party could not be reached
+    names its addresses, which are private to that party and its hoster."""
+    if event.kind == "unreachable" and not actor.is_hoster and event.party_id != actor.party_id:
+        return ""
+    return str(event.detail)

@@ -1,13 +1,15 @@
 """Send one short test message to a party's own contact, at once, and say what happened.
 
 The message goes the way a warning would (email through the configured SMTP server, a
-webhook through the same checked sender), in the party's language. Nothing but the audit
-log changes: no notification, no alert. The outcome is told in the viewer's language, with a
-refusal's status code explained in plain words.
+webhook through the same checked sender, signed the same way), in the party's language.
+Nothing but the audit log changes (and a webhook without a signing key gets one): no
+notification, no alert. The outcome is told in the viewer's language, with a refusal's
+status code explained in plain words.
 """
 
 from __future__ import annotations
 
+import secrets
 import smtplib
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from panel.services import audit
 from panel.services.channels import WebhookError, post_webhook
 from panel.services.errors import ServiceError
 from panel.services.mailer import send_mail
+from panel.services.parties import webhook_secret
 from panel.services.scope import Actor
 
 
@@ -112,9 +115,21 @@ def _send_email(contact: Contact, subject: str, text: str) -> TestOutcome:
 
 
 def _send_webhook(contact: Contact, subject: str, text: str) -> TestOutcome:
-    document = {"type": "test", "party": contact.party.name, "subject": subject, "text": text}
+    document = {
+        "event": "test",
+        "type": "test",
+        "party": contact.party.name,
+        "subject": subject,
+        "text": text,
+    }
     try:
-        status = post_webhook(contact.value, document, contact.webhook_format)
+        status = post_webhook(
+            contact.value,
+            document,
+            contact.webhook_format,
+            secret=webhook_secret(contact),
+            delivery=f"test-{secrets.token_hex(8)}",  # no notification: each test is new
+        )
     except WebhookError as exc:
         return TestOutcome(
             "unreachable" if exc.transient else "refused",

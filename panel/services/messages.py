@@ -1,5 +1,5 @@
 """What a notification says, in the recipient's language: what is full, how full, how fast,
-the biggest parts, what this party can do, and the link to acknowledge.
+the biggest parts, what this party can do, the link to acknowledge, and who did.
 
 The same facts make the mail (text and HTML), the webhook's JSON document and the line in
 a digest, so every channel tells the same story.
@@ -55,6 +55,7 @@ class AlertStory:
     ack_link: str = ""
     link: str = ""
     resolved: str = ""  # why it is over, for a "resolved" message
+    acknowledged_by: str = ""  # the party that acknowledged it, for an "acknowledged" message
 
 
 def _base() -> str:
@@ -243,6 +244,9 @@ def story(alert: Alert, kind: str, party_id: int) -> AlertStory:
         todo=what_to_do(alert, _role(alert.package, party_id)),
         ack_link=notifications.ack_link(alert.id, party_id) if alert.status == "open" else "",
         link=f"{_base()}/alerts/{alert.id}",
+        acknowledged_by=(
+            alert.acknowledged_by_party.name if alert.acknowledged_by_party is not None else ""
+        ),
     )
 
 
@@ -261,15 +265,17 @@ def _heading(item: AlertStory) -> str:
         "lowered": _("Better, now %(level)s: %(title)s"),
         "escalated": _("Escalated to you, %(level)s: %(title)s"),
         "reminder": _("Reminder, %(level)s: %(title)s"),
+        "acknowledged": _("Acknowledged by %(party)s, %(level)s: %(title)s"),
         "resolved": _("Resolved: %(title)s"),
     }[item.kind]
-    heading = words % {"level": item.level, "title": item.title}
+    heading = words % {"level": item.level, "title": item.title, "party": item.acknowledged_by}
     if item.forecast and item.kind != "resolved":
         heading += f" ({item.forecast})"
     return heading[:1].upper() + heading[1:]
 
 
 def _document(item: AlertStory, alert: Alert) -> dict[str, Any]:
+    acknowledger = alert.acknowledged_by_party
     return {
         "event": item.kind,
         "text": _heading(item),
@@ -287,6 +293,14 @@ def _document(item: AlertStory, alert: Alert) -> dict[str, Any]:
             "reason": alert.reason,
             "refused": alert.refused,
             "since": alert.since.isoformat() if alert.since else None,
+            "acknowledged_at": (
+                alert.acknowledged_at.isoformat() if alert.acknowledged_at else None
+            ),
+            # the party, as the API names it; the way it was done (panel, link, api)
+            "acknowledged_by": (
+                {"id": acknowledger.id, "name": acknowledger.name} if acknowledger else None
+            ),
+            "acknowledged_via": alert.acknowledged_via,
         },
         "acknowledge_url": item.ack_link or None,
         "url": item.link,

@@ -3,13 +3,16 @@ event needs telling, and what became of it (queued, sent, failed, bounced).
 
 Routes never lead into the package in trouble: a contact the package serves is skipped.
 Email and webhooks go out at once or wait for the party's daily digest (the pure core's
-``delivery``); the panel inbox always gets the event at once. Delivering is idempotent:
-a notification is claimed before it is sent, so a task run twice sends one message.
+``delivery``); the panel inbox always gets the event at once. An acknowledgement is news
+for machines only: the webhooks of the parties told hear it at once, nobody gets a mail.
+Delivering is idempotent: a notification is claimed before it is sent, so a task run twice
+sends one message; a webhook post says which notification it is, the same on every retry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import smtplib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from kombu.exceptions import OperationalError
 from sqlalchemy import Select, and_, func, or_, select, update
 
 from panel.extensions import db
 from panel.models import Alert, Contact, Notification, NotificationStatus, Package, Party
 from panel.policy import alerts as policy
-from panel.services import agreements, channels, messages
+from panel.services import agreements, channels, messages, parties
 from panel.services.mailer import is_transient, send_mail
 
 if TYPE_CHECKING:
@@ -32,6 +36,11 @@ if TYPE_CHECKING:
 Status = NotificationStatus
 DONE = (Status.SENT, Status.FAILED, Status.BOUNCED, Status.WITHDRAWN)
 ACK_SALT = "onus-alert-ack"
+# told to webhooks only, never counted against a party's daily mails (it alarms nobody)
+ACKNOWLEDGED = "acknowledged"
+SEND_TASK = "workers.tasks.send_notification"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,6 +97,7 @@ def _immediate_query(party_ids: Collection[int], now: datetime) -> Select[tuple[
             Notification.created_at > now - timedelta(days=1),
             Notification.channel != "panel",
             Notification.digest_id.is_(None),
+            Notification.kind != ACKNOWLEDGED,
             Notification.status.not_in((Status.HELD, Status.WITHDRAWN)),
             Alert.level != "critical",
         )
@@ -120,6 +130,39 @@ def forget_counts() -> None:
     db.session.info.pop("immediate_today", None)
 
 
+def _make(
+    alert: Alert,
+    party: Party,
+    kind: str,
+    route: tuple[str, str],
+    status: str,
+    now: datetime,
+    made: set[str],
+) -> Notification | None:
+    """One notification of the alert's event to one route of the party; None when the same
+    was made before (its dedup key is in ``made``, which it is added to)."""
+    channel, recipient = route
+    key = _key(f"a{alert.id}", kind, alert.step, alert.reminders, f"p{party.id}", *route)
+    if key in made:
+        return None
+    made.add(key)
+    notification = Notification(
+        alert=alert,
+        party_id=party.id,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        language=party.language,
+        status=status,
+        dedup_key=key,
+        status_at=now,
+        created_at=now,
+        sent_at=now if status == Status.SENT else None,
+    )
+    db.session.add(notification)  # at once: the next party's lookup may flush
+    return notification
+
+
 def notify(alert: Alert, party_ids: Sequence[int], kind: str, now: datetime) -> Told:
     """Make the notifications for one event of ``alert`` (opened, raised, escalated,
     reminder, lowered, resolved) to each party: the panel inbox, and each usable route at
@@ -136,30 +179,13 @@ def notify(alert: Alert, party_ids: Sequence[int], kind: str, now: datetime) -> 
         if not found:
             told.unreachable[party_id] = why
         mode = policy.delivery(alert.level, kind, immediate_today(party_id, now))
-        base = (f"a{alert.id}", kind, alert.step, alert.reminders, f"p{party_id}")
-        wanted = [("panel", party.name, Status.SENT)] + [
-            (channel, recipient, Status.QUEUED if mode == "immediate" else Status.HELD)
-            for channel, recipient in found
+        wanted = [(("panel", party.name), Status.SENT)] + [
+            (route, Status.QUEUED if mode == "immediate" else Status.HELD) for route in found
         ]
-        for channel, recipient, status in wanted:
-            key = _key(*base, channel, recipient)
-            if key in made:
+        for route, status in wanted:
+            notification = _make(alert, party, kind, route, status, now, made)
+            if notification is None:
                 continue
-            made.add(key)
-            notification = Notification(
-                alert=alert,
-                party_id=party_id,
-                kind=kind,
-                channel=channel,
-                recipient=recipient,
-                language=party.language,
-                status=status,
-                dedup_key=key,
-                status_at=now,
-                created_at=now,
-                sent_at=now if status == Status.SENT else None,
-            )
-            db.session.add(notification)  # at once: the next party's lookup may flush
             fresh.append(notification)
             if status == Status.QUEUED and alert.level != "critical":
                 db.session.info["immediate_today"][(party_id, now)] += 1
@@ -167,6 +193,27 @@ def notify(alert: Alert, party_ids: Sequence[int], kind: str, now: datetime) -> 
     told.created = [n.id for n in fresh]
     told.to_send = [n.id for n in fresh if n.status == Status.QUEUED]
     return told
+
+
+def notify_acknowledged(alert: Alert, party_ids: Collection[int], now: datetime) -> list[int]:
+    """Tell each party's usable webhooks, at once, that the alert was acknowledged; no mail
+    (people had theirs about the alert) and nothing in the inbox (the alert's history shows
+    it). Making it twice makes nothing new. The ids to send."""
+    made = {n.dedup_key for n in alert.notifications}
+    fresh: list[Notification] = []
+    for party_id in sorted(party_ids):
+        party = db.session.get(Party, party_id)
+        if party is None:
+            continue
+        found, _why = routes(party, alert.package)
+        for route in found:
+            if route[0] != "webhook":
+                continue
+            notification = _make(alert, party, ACKNOWLEDGED, route, Status.QUEUED, now, made)
+            if notification is not None:
+                fresh.append(notification)
+    db.session.flush()
+    return [n.id for n in fresh]
 
 
 def reached(alert_id: int, party_id: int) -> bool:
@@ -255,22 +302,35 @@ def _message_id(notification: Notification) -> str:
     return f"<onus.{notification.id}.{notification.dedup_key[-12:]}@{domain}>"
 
 
-def _webhook_format(notification: Notification) -> str:
+def _webhook(notification: Notification) -> Contact:
+    """The party's webhook contact a notification goes to. One removed since the
+    notification was made is not posted to: its key is gone, and so is the party's wish."""
     contact = db.session.scalars(
-        select(Contact).where(
+        select(Contact)
+        .where(
             Contact.party_id == notification.party_id,
             Contact.kind == "webhook",
             Contact.value == notification.recipient,
         )
+        .order_by(Contact.id)
     ).first()
-    return contact.webhook_format if contact is not None else "json"
+    if contact is None:
+        raise channels.WebhookError(
+            "the webhook was removed from the party's contacts", transient=False
+        )
+    return contact
 
 
 def _hand_off(notification: Notification, now: datetime) -> str | None:
     outgoing = messages.compose(notification, now)
     if notification.channel == "webhook":
+        contact = _webhook(notification)
         channels.post_webhook(
-            notification.recipient, outgoing.document, _webhook_format(notification)
+            notification.recipient,
+            outgoing.document,
+            contact.webhook_format,
+            secret=parties.webhook_secret(contact),
+            delivery=str(notification.id),  # the same on every retry: receivers de-duplicate
         )
         return None
     return send_mail(
@@ -338,6 +398,19 @@ def deliver(notification_id: int, claimant: str, now: datetime) -> str:
     _settle(notification, Status.SENT, now)
     db.session.commit()
     return str(Status.SENT)
+
+
+def send_soon(notification_ids: Sequence[int]) -> None:
+    """Queue the sending of notifications a committed transaction made, by the task's name
+    (services do not import the workers). A broker that cannot take them loses nothing: the
+    alert round sends what stays queued past the lease."""
+    celery = current_app.extensions["celery"]
+    for notification_id in notification_ids:
+        try:
+            celery.send_task(SEND_TASK, args=[notification_id])
+        except OperationalError:
+            log.warning("notification %s not queued (broker unreachable)", notification_id)
+            return
 
 
 def failure_reason(exc: BaseException) -> str:

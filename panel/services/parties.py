@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlparse
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
+from panel.extensions import db
 from panel.models import Contact, ContactKind, Party, PartyKind
-from panel.services import records
+from panel.services import audit, records
 from panel.services.errors import ServiceError
 from panel.services.scope import Actor
 
@@ -79,11 +81,47 @@ def add_contact(
         value=normalise_contact(kind, value),
         label=label.strip(),
         webhook_format=webhook_format if kind == ContactKind.WEBHOOK else "json",
+        secret=new_secret() if kind == ContactKind.WEBHOOK else None,
     )
     summary = f"Contact {contact.value} added to {party.name}"
     if kind == ContactKind.WEBHOOK:
         summary += f" ({contact.webhook_format})"
     return records.create(actor, contact, summary, _("Contact not saved."))
+
+
+def new_secret() -> str:
+    """A webhook's signing key: 256 random bits, as the 64 hex digits the column holds."""
+    return secrets.token_hex(32)
+
+
+def webhook_secret(contact: Contact) -> str:
+    """The key a webhook's posts are signed under. A webhook without one (written straight
+    into the database, say) gets one before its first post, saved at once: the receiver
+    must be able to check that post, and every later one, against the key the party sees."""
+    if contact.secret is None:
+        contact.secret = new_secret()
+        db.session.commit()
+    return contact.secret
+
+
+def renew_secret(actor: Actor, contact: Contact) -> Contact:
+    """A new signing key for one of the party's own webhooks (the old one leaked, or is
+    rotated): posts are signed under the new key from now on. Audited without either key."""
+    if actor.party_id != contact.party_id:
+        raise ServiceError(_("You can only change your own contacts."))
+    if contact.kind != ContactKind.WEBHOOK:
+        raise ServiceError(_("Only a webhook has a signing key."))
+    contact.secret = new_secret()
+    audit.record(
+        actor,
+        "update",
+        contact,
+        f"Webhook key renewed for {contact.value} of {contact.party.name}",
+        None,
+        None,
+    )
+    db.session.commit()
+    return contact
 
 
 def remove_contact(actor: Actor, contact: Contact) -> None:

@@ -215,6 +215,23 @@ def contact_delete(contact_id: int) -> Response:
     )
 
 
+@bp.post("/contacts/<int:contact_id>/secret")
+@login_required
+def contact_secret(contact_id: int) -> Response:
+    """A new signing key for one of the party's own webhooks (audited, without the key)."""
+    contact = scoped_or_404(Contact, contact_id)
+    if contact.party_id != actor().party_id:
+        abort(404)
+    return handle_action(
+        lambda: parties.renew_secret(actor(), contact),
+        _(
+            "A new key is made: posts are signed with it from now on. Put it where your "
+            "receiver checks the signature."
+        ),
+        url_for("auth.contacts"),
+    )
+
+
 # at most this many test messages to one contact: a button must not become a mail cannon
 CONTACT_TEST_LIMIT = parse_limit("5 per hour")
 
