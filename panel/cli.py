@@ -18,6 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from panel.cli_hook import hook_group
 from panel.cli_mail import mail_group
 from panel.cli_policy import policy_server_command
 from panel.extensions import db
@@ -175,10 +176,10 @@ def bounce_command(recipient: str | None) -> None:
 
     from panel.models.base import utcnow
     from panel.services import alerts
-    from workers.tasks import send_all
+    from panel.services.notifications import send_soon
 
     said, outcome = alerts.receive_bounce(sys.stdin.buffer.read(), recipient, utcnow())
-    send_all(outcome.to_send)
+    send_soon(outcome.to_send)
     click.echo(said)
 
 
@@ -190,6 +191,7 @@ def register_cli(app: Flask) -> None:
         scan_command,
         bounce_command,
         mail_group,
+        hook_group,
         policy_server_command,
     )
     for command in commands:

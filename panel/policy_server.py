@@ -41,7 +41,7 @@ from panel.services.grace import (
     record_refusals,
 )
 from panel.services.grace import verdict_at_full as _verdict
-from workers.tasks import send_all
+from panel.services.notifications import send_soon
 
 log = logging.getLogger("onus.policy")
 
@@ -256,7 +256,7 @@ class PolicyServer:
             with self.app.app_context():
                 try:
                     outcome = alert_refusals(batch, self.clock())
-                    send_all(outcome.to_send)
+                    send_soon(outcome.to_send)
                 finally:
                     db.session.remove()
         except Exception as exc:

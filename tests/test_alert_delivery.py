@@ -19,7 +19,7 @@ from sqlalchemy import select
 from panel.extensions import db
 from panel.models import Notification
 from panel.models.base import utcnow
-from panel.services import alerts
+from panel.services import alerts, notifications
 from tests.alerting import MIB, measure
 from tests.smtp import SMTPSink, free_port
 from tests.test_workers import (  # noqa: F401  (fixtures)
@@ -31,7 +31,7 @@ from tests.test_workers import (  # noqa: F401  (fixtures)
     stopping,
 )
 from tests.world import World
-from workers.tasks import alert_rounds, send_all
+from workers.tasks import alert_rounds
 
 DEADLINE = 60.0
 
@@ -75,7 +75,7 @@ def test_smtp_down_then_back_every_warning_arrives_once(
     assert len(ids) == 6  # two alerts, three parties each
     worker = start_worker(port)
     with panel.app_context():
-        send_all(ids)
+        notifications.send_soon(ids)
 
     wait_until(
         lambda: all(a >= 2 for _s, a, _e in statuses(panel, ids)),
@@ -150,7 +150,7 @@ def test_a_worker_killed_while_sending_loses_nothing_and_doubles_nothing(
     lease = {"ONUS_SEND_LEASE": "2", "ONUS_DEFAULT_QUEUE": queue}
     worker = start_worker(port, settings=lease)
     with panel.app_context():
-        send_all(ids)
+        notifications.send_soon(ids)
     wait_until(lambda: statuses(panel, ids)[0][0] == "sending", "the worker is sending")
     wait_until(lambda: len(server.connections) == 1, "the worker is in the SMTP greeting")
     worker.process.kill()  # SIGKILL: no warm shutdown, no acknowledgement, no cleanup

@@ -107,18 +107,12 @@ def send_agreement_reminders() -> dict[str, int]:
     return reminders.send_agreement_reminders(utcnow())
 
 
-def send_all(notification_ids: list[int]) -> None:
-    """Queue the sending of notifications made by a committed transaction."""
-    for notification_id in notification_ids:
-        send_notification.delay(notification_id)
-
-
 @celery_app.task(name="workers.tasks.evaluate_alerts")
 def evaluate_alerts(package_ids: list[int]) -> dict[str, int]:
     """After a measurement: open, raise or resolve the packages' alerts and tell whoever
     answers for them."""
     outcome = alerts.evaluate(package_ids, utcnow())
-    send_all(outcome.to_send)
+    notifications.send_soon(outcome.to_send)
     return dict(outcome.counts)
 
 
@@ -130,9 +124,9 @@ def alert_rounds() -> dict[str, int]:
     outcome = alerts.evaluate_all(now)
     outcome.add(mail_alerts.review(now))
     outcome.add(alerts.escalate_due(now))
-    send_all(outcome.to_send)
+    notifications.send_soon(outcome.to_send)
     lost = notifications.stuck(now)
-    send_all(lost)
+    notifications.send_soon(lost)
     return {**outcome.counts, "resent": len(lost)}
 
 
@@ -140,7 +134,7 @@ def alert_rounds() -> dict[str, int]:
 def send_digests() -> int:
     """Beat's daily digest: what each party's notifications held back, in one message."""
     made = notifications.build_digests(utcnow())
-    send_all(made)
+    notifications.send_soon(made)
     return len(made)
 
 
@@ -164,7 +158,7 @@ def send_notification(self: Task, notification_id: int) -> str:
         notifications.give_up(notification_id, utcnow())
     except notifications.DeliveryFailed:
         pass
-    send_all(alerts.after_delivery_failure(notification_id, utcnow()).to_send)
+    notifications.send_soon(alerts.after_delivery_failure(notification_id, utcnow()).to_send)
     return "failed"
 
 
@@ -175,7 +169,7 @@ def ingest_mail_logs(node_id: int) -> dict[str, int]:
     now = utcnow()
     ingested = mailflow.ingest_node(node_id, now)
     outcome = mail_alerts.after_ingest(ingested, now)
-    send_all(outcome.to_send)
+    notifications.send_soon(outcome.to_send)
     return {**ingested.counts, **outcome.counts}
 
 
