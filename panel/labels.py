@@ -58,6 +58,7 @@ LABELS: dict[str, Any] = {
     "opened": _l("opened"),
     "escalated": _l("escalated"),
     "unreachable": _l("could not be reached"),
+    "dovecot": _l("reported by the mail server (Dovecot)"),
     "exhausted": _l("nobody left to escalate to"),
     "reminded": _l("reminder"),
     "reminder": _l("reminder"),
