@@ -11,6 +11,7 @@ transaction, so a read that fails changes nothing and the next one reads the sam
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -340,6 +341,7 @@ def ingest_node(node_id: int, now: datetime) -> IngestOutcome:
 def ingest_source(source_id: int, now: datetime, out: IngestOutcome | None = None) -> IngestOutcome:
     """Read one log as far as it has grown, in steps of READ_BYTES, one transaction each."""
     out = out if out is not None else IngestOutcome()
+    started = time.perf_counter()
     for _step in range(READS_PER_RUN):
         source = db.session.get(MailLogSource, source_id)
         if source is None:
@@ -358,6 +360,10 @@ def ingest_source(source_id: int, now: datetime, out: IngestOutcome | None = Non
             break
         if not more:
             break
+    source = db.session.get(MailLogSource, source_id)
+    if source is not None:  # the whole read's duration, for /metrics
+        source.last_read_seconds = time.perf_counter() - started
+        db.session.commit()
     return out
 
 
