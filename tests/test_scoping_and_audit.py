@@ -17,18 +17,12 @@ from panel.models import (
     PartyKind,
     Plan,
     Role,
-    User,
 )
 from panel.models.audit import AuditImmutableError
 from panel.services import packages, parties
 from panel.services.errors import NotFound, ServiceError
 from panel.services.scope import Actor, get_scoped, scoped
-from tests.world import LOGINS, World
-
-
-def actor_of(role: str) -> Actor:
-    user = db.session.scalars(select(User).where(User.email == LOGINS[role])).one()
-    return Actor.for_membership(user, user.memberships[0].party)
+from tests.world import World, actor_of
 
 
 def names(model: type, actor: Actor, attribute: str = "name") -> set[str]:

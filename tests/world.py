@@ -251,3 +251,9 @@ class World:
         for role in ("builder", "owner", "other_owner"):
             ids[f"{role}_contact"] = one(select(Contact.id).where(Contact.party_id == ids[role]))
         return cls(ids)
+
+
+def actor_of(role: str) -> Actor:
+    """The actor of a world login (``LOGINS`` key), in its first party."""
+    user = db.session.scalars(select(User).where(User.email == LOGINS[role])).one()
+    return Actor.for_membership(user, user.memberships[0].party)

@@ -478,3 +478,11 @@ class MailLogSourceEditForm(FlaskForm):
     enabled = BooleanField(
         _l("Read this log"), description=_l("Off: paused; where Onus stopped is kept.")
     )
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=100)],
+        description=_l("What will use it, e.g. “monitoring” or “billing script”."),
+    )
