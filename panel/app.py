@@ -11,6 +11,7 @@ from panel.config import PROJECT_ROOT, instance_path, load_settings
 from panel.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 LANGUAGES = ("en", "nl")
+TOKEN_BLUEPRINTS = ("api", "metrics")  # called with a token, never with the session
 
 
 def _select_locale() -> str | None:
@@ -79,8 +80,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _make_session_permanent() -> None:
-        session.permanent = True
         g.setdefault("actor", None)
+        if request.blueprint not in TOKEN_BLUEPRINTS:  # no cookie for a script's call
+            session.permanent = True
 
     from panel.cli import register_cli
 

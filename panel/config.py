@@ -95,6 +95,7 @@ def load_settings() -> dict[str, object]:
         "RATELIMIT_STORAGE_URI": limiter_storage,
         "RATELIMIT_HEADERS_ENABLED": True,
         "ONUS_LOGIN_LIMIT": os.environ.get("ONUS_LOGIN_LIMIT", "10 per minute;50 per hour"),
+        "ONUS_API_LIMIT": os.environ.get("ONUS_API_LIMIT", "600/minute"),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -20,10 +20,13 @@ from sqlalchemy import select
 
 from panel.extensions import db
 from tests.conftest import DatabaseStates, close_app, https_client, make_app, row_counts
-from tests.world import LOGINS, PASSWORD, PLAN_FORM, ROLES, World
+from tests.world import LOGINS, PASSWORD, PLAN_FORM, ROLES, World, actor_of
 
 LOGIN, FORBIDDEN, MISSING, REFUSED = "login", "forbidden", "missing", "refused"
 OK, CHANGED = "ok", "changed"
+# the API answers no token with a 401 problem (never a login redirect), and reads only the
+# bearer token: the matrix sends each role's token there, with the role's session cookie
+UNAUTHORIZED = "unauthorized"
 Data = Callable[[World, str], dict[str, Any]]
 
 
@@ -54,6 +57,12 @@ AGREEMENT_ACKNOWLEDGE = expect(
 # The alert is alpha's: its parties are the hoster, builder and owner.
 ALERT_READ = expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK)
 ALERT_ACKNOWLEDGE = expect(MISSING, anonymous=LOGIN, hoster=CHANGED, builder=CHANGED, owner=CHANGED)
+API_LIST = expect(OK, anonymous=UNAUTHORIZED)
+API_ALPHA = expect(MISSING, anonymous=UNAUTHORIZED, hoster=OK, builder=OK, owner=OK)
+API_AGREEMENT = expect(MISSING, anonymous=UNAUTHORIZED, hoster=OK, other_builder=OK, other_owner=OK)
+API_ACKNOWLEDGE = expect(
+    MISSING, anonymous=UNAUTHORIZED, hoster=CHANGED, builder=CHANGED, owner=CHANGED
+)
 
 
 def none(_w: World, _r: str) -> dict[str, Any]:
@@ -188,6 +197,26 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
     ),
     # a test message to the party's own contact (the matrix's mail server is not there:
     # the failure is flashed and audited all the same)
+    # a new signing key for the party's own webhook
+    ("/contacts/<int:contact_id>/secret", "POST"): (
+        "/contacts/{builder_webhook}/secret",
+        none,
+        expect(MISSING, anonymous=LOGIN, builder=CHANGED),
+    ),
+    # API tokens: each person's own; the token made here is shown once (201)
+    ("/account/tokens", "GET"): ("/account/tokens", none, LOGGED_IN),
+    ("/account/tokens", "POST"): (
+        "/account/tokens",
+        lambda _w, _r: {"name": "a script"},
+        LOGGED_IN_WRITE,
+    ),
+    ("/account/tokens/<int:token_id>/revoke", "POST"): (
+        "/account/tokens/{builder_token}/revoke",
+        none,
+        expect(MISSING, anonymous=LOGIN, builder=CHANGED),
+    ),
+    # Prometheus: any token, scoped like its person (tests/test_metrics.py checks the figures)
+    ("/metrics", "GET"): ("/metrics", none, expect(OK, anonymous=UNAUTHORIZED)),
     ("/contacts/<int:contact_id>/test", "POST"): (
         "/contacts/{builder_contact}/test",
         none,
@@ -438,6 +467,44 @@ MATRIX: dict[tuple[str, str], tuple[str, Data, dict[str, str]]] = {
         none,
         expect(MISSING, anonymous=LOGIN, hoster=OK, builder=OK, owner=OK),
     ),
+    # the REST API: its description is public; the rest needs a token of a party that sees
+    # the package (alpha's, or beta's agreement)
+    ("/api/v1/openapi.json", "GET"): ("/api/v1/openapi.json", none, expect(OK)),
+    ("/api/v1/me", "GET"): ("/api/v1/me", none, API_LIST),
+    ("/api/v1/packages", "GET"): ("/api/v1/packages", none, API_LIST),
+    ("/api/v1/packages/<int:package_id>", "GET"): (
+        "/api/v1/packages/{package}",
+        none,
+        API_ALPHA,
+    ),
+    ("/api/v1/packages/<int:package_id>/usage", "GET"): (
+        "/api/v1/packages/{package}/usage",
+        none,
+        API_ALPHA,
+    ),
+    ("/api/v1/packages/<int:package_id>/usage/history", "GET"): (
+        "/api/v1/packages/{package}/usage/history",
+        none,
+        API_ALPHA,
+    ),
+    ("/api/v1/packages/<int:package_id>/mail-flow", "GET"): (
+        "/api/v1/packages/{package}/mail-flow",
+        none,
+        API_ALPHA,
+    ),
+    ("/api/v1/packages/<int:package_id>/agreement", "GET"): (
+        "/api/v1/packages/{other_package}/agreement",
+        none,
+        API_AGREEMENT,
+    ),
+    ("/api/v1/agreements", "GET"): ("/api/v1/agreements", none, API_LIST),
+    ("/api/v1/alerts", "GET"): ("/api/v1/alerts", none, API_LIST),
+    ("/api/v1/alerts/<int:alert_id>", "GET"): ("/api/v1/alerts/{alert}", none, API_ALPHA),
+    ("/api/v1/alerts/<int:alert_id>/acknowledge", "POST"): (
+        "/api/v1/alerts/{alert}/acknowledge",
+        none,
+        API_ACKNOWLEDGE,
+    ),
 }
 
 
@@ -471,6 +538,35 @@ def follow_a_mail_log(app: Flask, w: World) -> None:
         db.session.remove()
 
 
+def api_tokens(app: Flask, w: World) -> dict[str, str]:
+    """An API token for each role's person, in their party (saved with the world); their
+    ids go into the world as ``<role>_token``."""
+    from panel.services import api_tokens as tokens
+
+    found = {}
+    with app.app_context():
+        for role in LOGINS:
+            token, found[role] = tokens.create(actor_of(role), "matrix")
+            w.ids[f"{role}_token"] = token.id
+        db.session.remove()
+    return found
+
+
+def add_a_webhook(app: Flask, w: World) -> None:
+    """The builder's party gets a webhook besides its mail address; its id goes into the
+    world as ``builder_webhook``."""
+    from panel.models import Contact
+
+    with app.app_context():
+        webhook = Contact(
+            party_id=w.builder, kind="webhook", value="https://hooks.example/onus", secret="0" * 64
+        )
+        db.session.add(webhook)
+        db.session.commit()
+        w.ids["builder_webhook"] = webhook.id
+        db.session.remove()
+
+
 def _routes(app: Flask) -> set[tuple[str, str]]:
     return {
         (rule.rule, method)
@@ -492,6 +588,8 @@ class Matrix:
             self.world = World.load()
         open_an_alert(self.app, self.world)
         follow_a_mail_log(self.app, self.world)
+        self.api_tokens = api_tokens(self.app, self.world)
+        add_a_webhook(self.app, self.world)
         with self.app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -542,6 +640,9 @@ def test_route_as_role(matrix: Matrix, key: tuple[str, str], role: str) -> None:
     expected = outcomes[role]
     client = matrix.client(role)
     path = path_template.format(token=matrix.token, **matrix.world.ids)
+    is_api = path.startswith("/api/")
+    if (is_api or path == "/metrics") and role != "anonymous":
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {matrix.api_tokens[role]}"
     before = row_counts(matrix.app)
     if method == "GET":
         response = client.get(path)
@@ -550,7 +651,13 @@ def test_route_as_role(matrix: Matrix, key: tuple[str, str], role: str) -> None:
     after = row_counts(matrix.app)
     status, location = response.status_code, response.headers.get("Location", "")
 
-    if expected == LOGIN:
+    if is_api:
+        wanted = "application/json" if expected in (OK, CHANGED) else "application/problem+json"
+        assert response.mimetype == wanted, (status, response.mimetype)
+    if expected == UNAUTHORIZED:
+        assert status == 401
+        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="onus"')
+    elif expected == LOGIN:
         assert status == 302 and location.startswith("/login?next="), (status, location)
     elif expected == "to_login":
         assert status == 302 and location == "/login", (status, location)
@@ -561,7 +668,7 @@ def test_route_as_role(matrix: Matrix, key: tuple[str, str], role: str) -> None:
     elif expected == REFUSED:
         assert status == 400
     else:
-        assert status in (200, 302), (status, response.get_data(as_text=True)[:2000])
+        assert status in (200, 201, 302), (status, response.get_data(as_text=True)[:2000])
         assert not location.startswith("/login"), location
     if method == "POST":
         flashed = response.headers.get("Set-Cookie", "")

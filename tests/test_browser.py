@@ -10,7 +10,10 @@ Screenshots of the main pages go to ``test-artifacts/screenshots/`` (git-ignored
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -470,3 +473,42 @@ def test_a_full_mailbox_from_the_log_to_the_evidence_report(
     expect(report).to_contain_text("mail geweigerd: 3 berichten geweigerd sinds")
     screenshot(owner, "phone-owner-evidence-report")
     assert_no_horizontal_scroll(owner)
+
+
+def test_an_owner_makes_an_api_token_uses_it_and_revokes_it(
+    phone_page: Page, live_server: LiveServer
+) -> None:
+    """From the account page at phone width: the token is shown once, answers the API as
+    its person, and stops working when revoked."""
+
+    def me(token: str) -> tuple[int, dict[str, Any]]:
+        call = urllib.request.Request(
+            f"{live_server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(call, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    page = phone_page
+    log_in(page, "owner")
+    page.goto("/account")
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name").fill("home automation")
+    page.get_by_role("button", name="Make a token").click()
+    secret = page.locator("#new-token").inner_text()
+    assert secret.startswith("onus_")
+    assert_no_horizontal_scroll(page)
+    screenshot(page, "phone-api-token")
+
+    status, body = me(secret)
+    assert status == 200, body
+    assert body["party"]["name"] == "Owner Alpha" and body["party"]["kind"] == "owner"
+
+    page.goto("/account/tokens")
+    expect(page.locator("#new-token")).to_have_count(0)  # shown once
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.locator("main")).to_contain_text("no longer works")
+    status, problem = me(secret)
+    assert status == 401 and problem["status"] == 401

@@ -70,7 +70,7 @@ class Alert(db.Model):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by_party_id: Mapped[int | None] = mapped_column(ForeignKey("party.id"))
     acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # "panel" or "link"
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # "panel", "link" or "api"
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(32))  # "dropped" or "raised"
     # mail alerts: a "delivery" alert's messages refused because the mailbox is full, since

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from panel.extensions import db
 from panel.models import Alert, AlertStatus, Notification, Package, Party
 from panel.models.base import utcnow
-from panel.services import alert_actions, messages, notifications
+from panel.services import alert_actions, alerts, messages, notifications
 from panel.services.errors import ServiceError
 from panel.services.scope import scoped
 from panel.web.common import (
@@ -161,15 +161,6 @@ def alert_list() -> str:
 # --- one alert ---------------------------------------------------------------------------------
 
 
-def _event_detail(event: Any) -> str:
-    """A step's detail; why another party could not be reached names its addresses, which
-    are private to that party and its hoster."""
-    me = actor()
-    if event.kind == "unreachable" and not me.is_hoster and event.party_id != me.party_id:
-        return ""
-    return str(event.detail)
-
-
 @bp.get("/alerts/<int:alert_id>")
 @login_required
 def alert_detail(alert_id: int) -> str:
@@ -188,7 +179,7 @@ def alert_detail(alert_id: int) -> str:
         alert=alert,
         parts=messages.biggest_parts(alert),
         todo=messages.what_to_do(alert, me.kind),
-        events=[(event, _event_detail(event)) for event in alert.events],
+        events=[(event, alerts.event_detail(event, me)) for event in alert.events],
         notifications=shown,
         package_page=package_page(alert.package_id),
         can_acknowledge=_may_acknowledge(alert),

@@ -43,6 +43,13 @@ def current_actor() -> Actor | None:
     return g.actor
 
 
+def bearer_token() -> str:
+    """The token of the request's ``Authorization: Bearer …`` header, or "": how the API
+    and the metrics are called (never by the session cookie)."""
+    scheme, _sep, raw = request.headers.get("Authorization", "").partition(" ")
+    return raw.strip() if scheme.lower() == "bearer" else ""
+
+
 def actor() -> Actor:
     """The current actor inside a view that requires one."""
     found = current_actor()
