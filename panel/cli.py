@@ -66,6 +66,10 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
 
     _upgrade_database()
     base = f"http://{host}:{port}"
+    try:  # the address first: a port in use must not leave a worker behind
+        server = create_server(current_app._get_current_object(), host=host, port=port, threads=8)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     setup = _first_run_link()
     worker: subprocess.Popen[bytes] | None = None
     if not no_worker:
@@ -80,7 +84,6 @@ def up_command(host: str, port: int, no_worker: bool) -> None:
                 "--loglevel=INFO",
             )
         )
-    server = create_server(current_app._get_current_object(), host=host, port=port, threads=8)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"Onus is running at {base}/")
     if setup:

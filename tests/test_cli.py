@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from panel.models import Mailbox, Package, Party, Plan
 from panel.services import accounts, agreements
 from panel.services.measurement import package_paths
 from panel.services.scope import Actor, scoped
+from tests.smtp import free_port
 
 
 def test_demo_loads_the_story_once_and_prints_the_logins(app: Flask) -> None:
@@ -115,7 +117,7 @@ def test_onus_up_starts_panel_and_worker_on_the_embedded_default(tmp_path: Path)
     """The quick start: a fresh instance folder, nothing but Python. Web, worker and beat."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONUS_")}
     env.update(ONUS_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONUNBUFFERED="1")
-    port = 5600 + os.getpid() % 300
+    port = free_port()
     onus = Path(sys.executable).with_name("onus")
     process = subprocess.Popen(
         [str(onus), "up", "--port", str(port)],
@@ -157,3 +159,24 @@ def test_onus_mail_runs_without_the_web_stack() -> None:
     explained, loaded = done.stdout.strip().splitlines()
     assert explained.startswith("552 5.2.2 — the recipient's mailbox is full")
     assert loaded == "[]"
+
+
+def test_onus_up_on_a_port_in_use_says_so_and_leaves_no_worker(tmp_path: Path) -> None:
+    """The address is taken before anything starts: a clear error, and no orphaned worker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONUS_")}
+    env.update(ONUS_INSTANCE_PATH=str(tmp_path / "instance"))
+    onus = Path(sys.executable).with_name("onus")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(onus), "up", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "celery" not in done.stdout + done.stderr  # the worker never started

@@ -28,6 +28,7 @@ from panel.collectors.databases import (
     parse_mysql_url,
     parse_postgres_url,
 )
+from tests.smtp import free_port
 
 MYSQL_URL = os.environ.get("ONUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 POSTGRES_URL = os.environ.get(
@@ -150,12 +151,6 @@ def _mysql_file_bytes(db: MariaDB, name: str) -> int:
 
 def _postgres_reported(db: Postgres, name: str) -> int:
     return int(db.admin.execute("SELECT pg_database_size(%s)", (name,)).fetchone()[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- MariaDB ---------------------------------------------------------------------------
@@ -304,7 +299,7 @@ def test_mariadb_names_differing_in_case_are_different_databases(mariadb: MariaD
 def test_dead_port_answers_quickly_and_the_other_engine_is_still_measured(
     mariadb: MariaDB, postgres: Postgres
 ) -> None:
-    port = _free_port()
+    port = free_port()
     timeout = 2.0
     wanted = [("mysql", mariadb.empty), ("postgresql", postgres.empty)]
     started = time.monotonic()
@@ -412,7 +407,7 @@ def test_engines_without_a_server_are_unknown_and_nothing_is_asked() -> None:
         DatabaseSize("mysql", "a", None, "no MySQL server configured for this node"),
         DatabaseSize("postgresql", "b", None, "no PostgreSQL server configured for this node"),
     ]
-    port = _free_port()  # nobody listens: an attempt to connect would show as an error
+    port = free_port()  # nobody listens: an attempt to connect would show as an error
     assert measure_database_sizes([], f"mysql://u@127.0.0.1:{port}/", None) == []
 
 

@@ -412,8 +412,6 @@ def onus(
 def test_the_hook_as_a_real_subprocess(
     database: DatabaseStates, world_app: Flask, w: World, tmp_path: Path
 ) -> None:
-    if database.postgres:
-        pytest.skip("the subprocess is pointed at the SQLite file")
     baseline(w)
     db.session.remove()  # nothing held open while the command writes
     done = onus(["dovecot-quota-warning", "95", ALPHA_BOX], database.url, tmp_path)
@@ -428,8 +426,6 @@ def test_the_hook_as_a_real_subprocess(
 def test_a_broker_that_is_away_leaves_the_notifications_for_the_alert_round(
     database: DatabaseStates, world_app: Flask, w: World, tmp_path: Path
 ) -> None:
-    if database.postgres:
-        pytest.skip("the subprocess is pointed at the SQLite file")
     baseline(w)
     db.session.remove()
     away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
@@ -458,8 +454,6 @@ def running(pid: int) -> bool:
 def test_a_hanging_doveadm_is_killed_with_what_it_started(
     database: DatabaseStates, world_app: Flask, w: World, tmp_path: Path
 ) -> None:
-    if database.postgres:
-        pytest.skip("the subprocess is pointed at the SQLite file")
     baseline(w)
     db.session.remove()
     # a doveadm whose own child holds the output open: killing doveadm alone would leave
