@@ -24,6 +24,7 @@ os.environ["ONUS_INSTANCE_PATH"] = str(_SESSION_DIR / "instance")
 
 from panel import create_app  # noqa: E402
 from panel.extensions import db  # noqa: E402
+from tests.smtp import SMTPSink  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ONUS_DATABASE_URL", "")
@@ -170,6 +171,25 @@ def app(database: DatabaseStates) -> Iterator[Flask]:
 def world_app(database: DatabaseStates) -> Iterator[Flask]:
     """An app on the seeded world (two hosters, their builders, owners and packages)."""
     yield from _app_in_state(database, "world")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPSink]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    with SMTPSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def mailing(database: DatabaseStates, smtp: SMTPSink) -> Iterator[Flask]:
+    """The seeded world, mailing to the test's SMTP server, in an app context."""
+    database.restore("world")
+    app = make_app(
+        database, ONUS_MAIL_SERVER=smtp.host, ONUS_MAIL_PORT=smtp.port, ONUS_MAIL_FROM="onus@p.test"
+    )
+    with app.app_context():
+        yield app
+    close_app(app)
 
 
 @pytest.fixture

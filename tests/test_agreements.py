@@ -815,12 +815,6 @@ REMINDER_SINGULAR = "Onus: %(num)d package without a complete agreement"
 REMINDER_PLURAL = "Onus: %(num)d packages without a complete agreement"
 
 
-@pytest.fixture
-def smtp() -> Iterator[SMTPSink]:
-    with SMTPSink() as sink:
-        yield sink
-
-
 def mailing_app(database: DatabaseStates, port: int) -> Flask:
     """The seeded world, with an app that mails to 127.0.0.1:``port``."""
     database.restore("world")

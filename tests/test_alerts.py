@@ -4,7 +4,7 @@ became of it recorded. The clock is the ``now`` each service is given."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -29,24 +29,6 @@ BETA_BOX = "info@beta.example"
 OWNER, OTHER_OWNER = "owner@elsewhere.example", "other_owner@elsewhere.example"
 BUILDER, OTHER_BUILDER = "builder@elsewhere.example", "other_builder@elsewhere.example"
 HOSTER = "hoster@elsewhere.example"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SMTPSink]:
-    with SMTPSink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def mailing(database: DatabaseStates, smtp: SMTPSink) -> Iterator[Flask]:
-    """The seeded world, mailing to the test's SMTP server, in an app context."""
-    database.restore("world")
-    app = make_app(
-        database, ONUS_MAIL_SERVER=smtp.host, ONUS_MAIL_PORT=smtp.port, ONUS_MAIL_FROM="onus@p.test"
-    )
-    with app.app_context():
-        yield app
-    close_app(app)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ a Postfix log; no token, a bad one or a revoked one gets a 401 a scraper underst
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from panel.models import (
 from panel.models.base import utcnow
 from panel.services import alerts, api_tokens, mailflow, metrics, packages, worker_status
 from tests.alerting import MIB, evaluate, measure
-from tests.conftest import DatabaseStates, close_app, make_app
 from tests.smtp import SMTPSink
 from tests.world import World, actor_of
 
@@ -43,24 +41,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
-def smtp() -> Iterator[SMTPSink]:
-    with SMTPSink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def panel(database: DatabaseStates, smtp: SMTPSink) -> Iterator[Flask]:
-    database.restore("world")
-    app = make_app(
-        database, ONUS_MAIL_SERVER=smtp.host, ONUS_MAIL_PORT=smtp.port, ONUS_MAIL_FROM="onus@p.test"
-    )
-    with app.app_context():
-        yield app
-    close_app(app)
-
-
-@pytest.fixture
-def w(panel: Flask) -> World:
+def w(mailing: Flask) -> World:
     return World.load()
 
 
@@ -129,10 +110,10 @@ def story(w: World, smtp: SMTPSink, tmp_path: Path) -> int:
 
 
 def test_a_hosters_token_sees_its_tenancy_as_the_database_has_it(
-    w: World, panel: Flask, smtp: SMTPSink, tmp_path: Path
+    w: World, mailing: Flask, smtp: SMTPSink, tmp_path: Path
 ) -> None:
     source_id = story(w, smtp, tmp_path)
-    samples = scrape(panel.test_client(), token("hoster"))
+    samples = scrape(mailing.test_client(), token("hoster"))
 
     assert packages_in(samples) == {"alpha", "beta"}
     quota = db.session.get_one(Plan, db.session.get_one(Package, w.package).plan_id)
@@ -215,7 +196,7 @@ def test_a_hosters_token_sees_its_tenancy_as_the_database_has_it(
 
 
 def test_a_log_read_is_timed_and_a_failing_one_is_said(
-    w: World, panel: Flask, tmp_path: Path
+    w: World, mailing: Flask, tmp_path: Path
 ) -> None:
     source = mailflow.add_source(actor_of("hoster"), w.node, str(tmp_path / "gone.log"))
     assert source.last_read_seconds is None
@@ -224,7 +205,7 @@ def test_a_log_read_is_timed_and_a_failing_one_is_said(
     assert read.last_read_seconds is not None and read.last_read_seconds >= 0
     assert read.last_error
 
-    samples = scrape(panel.test_client(), token("hoster"))
+    samples = scrape(mailing.test_client(), token("hoster"))
     key = (("node", "node-one"), ("path", read.path))
     assert of(samples, "onus_mail_log_failing") == {key: 1}
     assert of(samples, "onus_mail_log_lines_read_total") == {key: 0}
@@ -240,10 +221,10 @@ def test_a_log_read_is_timed_and_a_failing_one_is_said(
     ],
 )
 def test_a_token_sees_only_what_its_person_sees(
-    w: World, panel: Flask, smtp: SMTPSink, tmp_path: Path, role: str, visible: set[str]
+    w: World, mailing: Flask, smtp: SMTPSink, tmp_path: Path, role: str, visible: set[str]
 ) -> None:
     story(w, smtp, tmp_path)
-    samples = scrape(panel.test_client(), token(role))
+    samples = scrape(mailing.test_client(), token(role))
 
     assert packages_in(samples) == visible
     named = {dict(labels).get("package") for (_name, labels) in samples} - {None}
@@ -267,8 +248,8 @@ def test_a_token_sees_only_what_its_person_sees(
         assert alerted >= 1 and told
 
 
-def test_without_a_valid_token_a_scrape_gets_401(w: World, panel: Flask) -> None:
-    client = panel.test_client()
+def test_without_a_valid_token_a_scrape_gets_401(w: World, mailing: Flask) -> None:
+    client = mailing.test_client()
     revoked = token("hoster")
     hoster = actor_of("hoster")
     [made] = api_tokens.tokens_of(hoster)

@@ -220,12 +220,6 @@ def panel(database: DatabaseStates, queue: str) -> Iterator[Flask]:
     close_app(app)
 
 
-@pytest.fixture
-def smtp() -> Iterator[SMTPSink]:
-    with SMTPSink() as sink:
-        yield sink
-
-
 def finished(result: AsyncResult, worker: Worker, timeout: float = TASK_TIMEOUT) -> Any:
     """The task's return value; a failure shows the worker's log."""
     try:
