@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask
 
@@ -33,15 +34,15 @@ from panel.mailflow.delegation import (
     defer_action,
 )
 from panel.services.grace import (
+    ALERT_TASK,
     Answered,
     Snapshot,
     Verdict,
-    alert_refusals,
     load_snapshot,
     record_refusals,
+    refused_of,
 )
 from panel.services.grace import verdict_at_full as _verdict
-from panel.services.notifications import send_soon
 
 log = logging.getLogger("onus.policy")
 
@@ -93,8 +94,10 @@ class PolicyServer:
         settings: Settings | None = None,
         clock: Callable[[], datetime] = _utcnow,
         loader: Callable[[datetime], Snapshot] = load_snapshot,
+        tell: Callable[[list[list[Any]], str], object] | None = None,
     ) -> None:
         self.app = app
+        self.tell = tell or self._queue_alert_task  # (refusals, now) to the alerts
         self.settings = settings or Settings()
         self.clock = clock
         self.loader = loader
@@ -250,18 +253,20 @@ class PolicyServer:
             self._alert(batch)
 
     def _alert(self, batch: list[Answered]) -> None:
-        """Tell of the refusals just counted (their delivery alerts); a failure here loses
-        no count, and the next refusal of the mailbox opens the alert after all."""
+        """Have a worker tell of the refusals just counted (their delivery alerts): opening
+        alerts and making notifications here would take the interpreter from the answers.
+        A failure loses no count; the mailbox's next refusal tries again."""
+        refused = [[p, a, at.isoformat()] for p, a, at in refused_of(batch)]
+        if not refused:
+            return
         try:
-            with self.app.app_context():
-                try:
-                    outcome = alert_refusals(batch, self.clock())
-                    send_soon(outcome.to_send)
-                finally:
-                    db.session.remove()
+            self.tell(refused, self.clock().isoformat())
         except Exception as exc:
             self.counters.alert_failures += 1
-            log.error("delivery alerts of %d policy refusals not updated: %s", len(batch), exc)
+            log.error("delivery alerts of %d policy refusals not queued: %s", len(refused), exc)
+
+    def _queue_alert_task(self, refused: list[list[Any]], at: str) -> None:
+        self.app.extensions["celery"].send_task(ALERT_TASK, args=[refused, at])
 
     def pending(self) -> int:
         with self._lock:

@@ -35,6 +35,7 @@ from panel.services.scope import Actor
 from tests.alerting import MIB, measure
 from tests.conftest import DatabaseStates, close_app, make_app
 from tests.world import LOGINS, World
+from workers.tasks import alert_policy_refusals
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 QUOTA = 50 * MIB  # the world's plan: each mailbox's default quota
@@ -72,8 +73,13 @@ def clock() -> Clock:
 def _start(
     app: Flask, clock: Clock, listen: str = "127.0.0.1:0", **settings: float
 ) -> PolicyServer:
+    """A server whose alert task runs here, in the test, as the worker would run it
+    (tests/test_workers.py has a real worker do it)."""
     server = PolicyServer(
-        app, Settings(refresh_seconds=3600, flush_seconds=3600, **settings), clock=clock
+        app,
+        Settings(refresh_seconds=3600, flush_seconds=3600, **settings),
+        clock=clock,
+        tell=alert_policy_refusals,
     )
     server.start(listen)
     return server

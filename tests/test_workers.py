@@ -490,3 +490,50 @@ def test_a_nodes_worker_reads_its_mail_log_and_a_full_mailbox_opens_an_alert(
         assert (alert.subject, alert.level, alert.refused) == (
             "delivery:info@alpha.example", "critical", 3,
         )  # fmt: skip
+
+
+def test_mail_the_policy_server_defers_opens_the_alert_in_a_worker(
+    panel: Flask,
+    start_worker: Callable[..., Worker],
+    queue: str,
+    smtp: SMTPSink,
+    tmp_path: Path,
+) -> None:
+    """The policy server answers and counts; the delivery alert is opened by a worker, from
+    the task the server queues on the broker, and its notifications go out from there."""
+    from panel.policy_server import PolicyServer, Settings
+    from tests.alerting import MIB, measure
+
+    with panel.app_context():
+        world = World.load()
+        address = "info@alpha.example"
+        measure(world.package, utcnow() - timedelta(hours=1), mailboxes={address: 60 * MIB})
+        worker = start_worker(smtp.port, settings={"ONUS_DEFAULT_QUEUE": queue})
+        server = PolicyServer(panel, Settings(refresh_seconds=3600, flush_seconds=3600))
+        server.start(str(tmp_path / "policy.sock"))
+        try:
+            assert server.refresh()
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(str(tmp_path / "policy.sock"))
+                client.sendall(
+                    f"request=smtpd_access_policy\nprotocol_state=RCPT\n"
+                    f"recipient={address}\n\n".encode()
+                )
+                assert client.recv(4096).startswith(b"action=452 4.2.2")
+            assert server.flush() == 1
+        finally:
+            server.stop()
+        assert server.counters.alert_failures == 0
+        deadline = time.monotonic() + TASK_TIMEOUT
+        alert = None
+        while alert is None and time.monotonic() < deadline:
+            db.session.rollback()
+            alert = db.session.scalars(
+                select(Alert).where(Alert.subject == f"delivery:{address}")
+            ).first()
+            time.sleep(0.2)
+        assert alert is not None, worker.log
+        assert (alert.level, alert.refused) == ("critical", 1)
+        received = smtp.wait_for(1, timeout=TASK_TIMEOUT)
+        assert received, worker.log
+        assert all(address not in r.rcpt_tos for r in received)  # told elsewhere, not there

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from datetime import datetime
+from typing import Any
 
 from celery import Task
 from celery.utils.time import get_exponential_backoff_interval
@@ -14,6 +16,7 @@ from panel.models import Package
 from panel.models.base import utcnow
 from panel.services import (
     alerts,
+    grace,
     mail_alerts,
     mailflow,
     measurement,
@@ -171,6 +174,19 @@ def ingest_mail_logs(node_id: int) -> dict[str, int]:
     outcome = mail_alerts.after_ingest(ingested, now)
     notifications.send_soon(outcome.to_send)
     return {**ingested.counts, **outcome.counts}
+
+
+@celery_app.task(name=grace.ALERT_TASK)
+def alert_policy_refusals(refused: list[list[Any]], at: str) -> dict[str, int]:
+    """The policy server's refusals ([package id, address, ISO time]) open or grow their
+    mailboxes' delivery alerts here, in a worker: the server itself only answers and counts,
+    so telling people never slows an answer to Postfix."""
+    outcome = grace.alert_refusals(
+        [(int(p), str(a), datetime.fromisoformat(t)) for p, a, t in refused],
+        datetime.fromisoformat(at),
+    )
+    notifications.send_soon(outcome.to_send)
+    return dict(outcome.counts)
 
 
 @celery_app.task(name="workers.tasks.ingest_all_mail_logs")

@@ -30,6 +30,8 @@ from panel.services.alerts import Outcome as AlertOutcome
 from panel.services.mailflow import IngestOutcome
 
 SERVER = "onus-policy"  # MailRefusal.server of the refusals this service answered
+# the task that tells of them, in a worker (services do not import the workers)
+ALERT_TASK = "workers.tasks.alert_policy_refusals"
 
 
 class Verdict(StrEnum):
@@ -219,13 +221,19 @@ def record_refusals(answered: Iterable[Answered]) -> int:
     return len(batch)
 
 
-def alert_refusals(answered: Iterable[Answered], now: datetime) -> AlertOutcome:
-    """Open or grow the delivery alert of each mailbox whose mail the server just deferred
-    or refused, as the log ingest does for refusals it reads: mail held back during the
-    grace is exactly what the responsible party must hear of before it bounces."""
-    refused = IngestOutcome()
-    for item in answered:
-        if item.verdict is not Verdict.DUNNO:
-            times = refused.over_quota.setdefault(item.package_id, {})
-            times.setdefault(item.address, []).append(item.at)
-    return mail_alerts.after_ingest(refused, now)
+Refused = tuple[int, str, datetime]  # package id, address, when
+
+
+def refused_of(answered: Iterable[Answered]) -> list[Refused]:
+    """The refusals among the server's answers, as the delivery alerts take them."""
+    return [(a.package_id, a.address, a.at) for a in answered if a.verdict is not Verdict.DUNNO]
+
+
+def alert_refusals(refused: Iterable[Refused], now: datetime) -> AlertOutcome:
+    """Open or grow the delivery alert of each mailbox whose mail the server deferred or
+    refused, as the log ingest does for refusals it reads: mail held back during the grace
+    is exactly what the responsible party must hear of before it bounces."""
+    ingested = IngestOutcome()
+    for package_id, address, at in refused:
+        ingested.over_quota.setdefault(package_id, {}).setdefault(address, []).append(at)
+    return mail_alerts.after_ingest(ingested, now)
