@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Table, create_engine, func, select, text
+from sqlalchemy import Table, create_engine, func, literal, select, text, union_all
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -38,6 +38,16 @@ TEST_OVERRIDES: dict[str, Any] = {
 }
 
 
+def _own_database(url: str, name: str, own: str) -> str:
+    """``url`` with the database ``own`` instead of ``name``, made when it is missing."""
+    own_url = url.replace(f"/{name}", f"/{own}", 1)
+    with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
+        if found.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    return own_url
+
+
 class DatabaseStates:
     """One database for the session; ``save``/``restore`` bring back a named state fast.
 
@@ -52,6 +62,9 @@ class DatabaseStates:
             if "test" not in name:
                 pytest.exit(f"refusing to wipe database {name!r}: its name must contain 'test'")
             self.url = POSTGRES_URL
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
+            if worker:  # pytest -n: each worker process has a database of its own
+                self.url = _own_database(POSTGRES_URL, name, f"{name}_{worker}")
         else:
             self.file = _SESSION_DIR / "onus-test.sqlite"
             self.url = f"sqlite:///{self.file}"
@@ -210,10 +223,13 @@ def https_client(app: Flask) -> FlaskClient:
 def row_counts(app: Flask) -> dict[str, int]:
     """Rows per table: equal before and after means a request changed nothing."""
     with app.app_context():
-        counts = {
-            table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
-            for table in db.metadata.sorted_tables
-        }
+        every_table = union_all(
+            *(
+                select(literal(table.name), func.count()).select_from(table)
+                for table in db.metadata.sorted_tables
+            )
+        )  # one round trip, not one per table: the matrix counts twice per case
+        counts = {name: int(count) for name, count in db.session.execute(every_table)}
         db.session.remove()
         return counts
 
