@@ -223,20 +223,15 @@ def usage_history(
     if until is not None:
         stmt = stmt.where(UsageSample.taken_at <= until)
     rows, total = _paged(stmt.order_by(UsageSample.taken_at, UsageSample.id), page, per_page)
-    items = []
-    for sample in rows:
-        parts: dict[str, int] = {}
-        for key, figures in sample.components.items():
-            part = usage.history_part(key)
-            parts[part] = parts.get(part, 0) + int(figures[0])
-        items.append(
-            {
-                "taken_at": rfc3339(sample.taken_at),
-                "resolution": sample.resolution,
-                "total_bytes": sample.total_bytes,
-                "parts": {p: parts[p] for p in usage.HISTORY_PARTS if p in parts},
-            }
-        )
+    items = [
+        {
+            "taken_at": rfc3339(sample.taken_at),
+            "resolution": sample.resolution,
+            "total_bytes": sample.total_bytes,
+            "parts": usage.history_parts(sample.components),
+        }
+        for sample in rows
+    ]
     return Page(items, total)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -252,6 +252,16 @@ def history_part(key: str) -> str:
     return "other"
 
 
+def history_parts(components: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """One measurement's bytes per chart part, in HISTORY_PARTS order (parts it has not
+    left out)."""
+    sums: dict[str, int] = {}
+    for key, figures in components.items():
+        part = history_part(key)
+        sums[part] = sums.get(part, 0) + int(figures[0])
+    return {p: sums[p] for p in HISTORY_PARTS if p in sums}
+
+
 @dataclass(frozen=True)
 class HistoryPart:
     """One part's bytes at every measured point of a history."""
@@ -323,11 +333,12 @@ def history_chart(
     if daily:
         last_of_day = {row[0].astimezone(zone).date(): row for row in shown}
         shown = list(last_of_day.values())
-    sums = {part: [0] * len(shown) for part in HISTORY_PARTS}
-    for index, (_at, _total, components) in enumerate(shown):
-        for key, figures in components.items():
-            sums[history_part(key)][index] += int(figures[0])
-    parts = [HistoryPart(p, sums[p]) for p in HISTORY_PARTS if any(sums[p])]
+    points = [history_parts(components) for _at, _total, components in shown]
+    parts = [
+        HistoryPart(p, [point.get(p, 0) for point in points])
+        for p in HISTORY_PARTS
+        if any(point.get(p) for point in points)
+    ]
     taken_at = [row[0] for row in shown]
     totals = [int(row[1]) for row in shown]
     line = None
